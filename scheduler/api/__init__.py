@@ -1,0 +1,36 @@
+"""HTTP layer: parse the request, call one service function, serialise the result."""
+
+from __future__ import annotations
+
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from . import audit, clinics, patients, rooms, staff
+from .auth import authenticate, reset_actor
+from .errors import register_error_handlers
+
+BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, audit.blp]
+
+
+def register_api(app: Flask) -> None:
+    api = Api(app)
+    api.spec.options["info"] = {
+        "title": "Regimen", "version": "v1",
+        "description": "Ketamine treatment scheduling across clinics. Every call needs "
+                       "`Authorization: Bearer <key>`.",
+    }
+    for blp in BLUEPRINTS:
+        api.register_blueprint(blp, url_prefix="/api/v1")
+    app.before_request(authenticate)
+    app.teardown_request(lambda exc: reset_actor(None))
+    register_error_handlers(app)
+    _serve_swagger_assets(app)
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Swagger UI from the installed swagger-ui-bundle package: no CDN, works offline."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/api/v1/docs/static/<path:filename>")
+    def swagger_asset(filename):
+        return send_from_directory(swagger_ui_path, filename)

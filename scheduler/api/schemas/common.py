@@ -1,0 +1,153 @@
+"""Field types and base schemas shared by every resource."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, not silently dropped: a typo must not pass as success."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def parse_hhmm(value) -> time:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ValidationError("must be a time as HH:MM (00:00-23:59)")
+    h, m = value.split(":")
+    return time(int(h), int(m))
+
+
+class LocalTime(fields.Field):
+    """A wall-clock time ``HH:MM``, kept as a string in JSON and a ``time`` in Python."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_hhmm(value)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.strftime("%H:%M") if isinstance(value, time) else value
+
+
+class HHMM(fields.String):
+    """A wall-clock time ``HH:MM`` validated but kept as a string (for JSON documents)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_hhmm(value).strftime("%H:%M")
+
+
+class TimeZoneName(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if name not in _zone_names():
+            raise ValidationError(f"unknown IANA time zone {name!r}")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown IANA time zone {name!r}") from None
+        return name
+
+
+_ZONES: set[str] | None = None
+
+
+def _zone_names() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = available_timezones()
+    return _ZONES
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """ISO 8601 with an offset; a naive time is refused rather than guessed."""
+
+    default_error_messages = {
+        "invalid": "must be an ISO 8601 date-time",
+        "invalid_awareness": "must include a UTC offset, e.g. 2026-12-01T09:00:00-05:00",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+
+def windows_field(**kwargs):
+    return fields.List(fields.List(fields.String(), validate=validate.Length(equal=2)), **kwargs)
+
+
+class WeeklyHours(fields.Field):
+    """``{"mon": [["08:00", "12:00"], ["13:00", "18:00"]], ...}``: ordered, non-overlapping."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("must be an object keyed by weekday (mon..sun)")
+        errors: dict = {}
+        out: dict[str, list[list[str]]] = {}
+        for day, windows in value.items():
+            if day not in WEEKDAY_CODES:
+                errors[day] = [f"unknown weekday; use one of {', '.join(WEEKDAY_CODES)}"]
+                continue
+            if not isinstance(windows, list):
+                errors[day] = ["must be a list of [start, end] windows"]
+                continue
+            parsed, day_errors = [], {}
+            for i, window in enumerate(windows):
+                if not isinstance(window, list) or len(window) != 2:
+                    day_errors[i] = ["must be a [start, end] pair"]
+                    continue
+                try:
+                    start, end = parse_hhmm(window[0]), parse_hhmm(window[1])
+                except ValidationError as exc:
+                    day_errors[i] = exc.messages
+                    continue
+                if start >= end:
+                    day_errors[i] = ["start must be before end"]
+                    continue
+                parsed.append((start, end, i))
+            parsed.sort()
+            latest_end, latest_i = None, None
+            for start, end, i in parsed:
+                if latest_end is not None and start < latest_end:
+                    day_errors.setdefault(i, []).append(f"overlaps window {latest_i}")
+                if latest_end is None or end > latest_end:
+                    latest_end, latest_i = end, i
+            if day_errors:
+                errors[day] = day_errors
+            else:
+                out[day] = [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e, _ in parsed]
+        if errors:
+            raise ValidationError(errors)
+        return {d: out[d] for d in WEEKDAY_CODES if d in out}
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class Slug(fields.String):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Regexp(
+            r"^[a-z0-9][a-z0-9_-]{0,63}$", error="must be lowercase letters, digits, - or _"))
+        super().__init__(**kwargs)
+
+
+def name_field(**kwargs):
+    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+
+
+def string_set(**kwargs):
+    """A list of short codes (features, roles, certifications), de-duplicated, order kept."""
+    return fields.List(fields.String(validate=validate.Length(min=1, max=64)), **kwargs)
+
+
+class PageArgs(StrictSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))

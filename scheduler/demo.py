@@ -1,0 +1,101 @@
+"""``flask --app wsgi demo``: a demo practice on the laptop database, then serve it."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Clinic, Room, Shift, StaffMember
+from .services import keys
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+CLINICS = [
+    # name, zone, certifications
+    ("Back Bay", "America/New_York", ["esketamine_rems"]),
+    ("Cherry Creek", "America/Denver", []),
+    ("La Jolla", "America/Los_Angeles", ["esketamine_rems"]),
+]
+
+ROOMS = [
+    ("Infusion 1", ["iv_pump", "vitals_monitor", "recliner"], 1, 15),
+    ("Infusion 2", ["iv_pump", "vitals_monitor", "recliner"], 1, 15),
+    ("Infusion Bay", ["iv_pump", "vitals_monitor", "recliner"], 3, 10),
+    ("Treatment Lounge", ["vitals_monitor", "recliner"], 4, 10),
+    ("Consult A", ["consult"], 1, 0),
+    ("Therapy Room", ["consult", "therapy"], 1, 5),
+]
+
+STAFF = [
+    # name, roles, max concurrent patients, daily shift
+    ("Dr. M. Okafor", ["prescriber"], 1, ("08:00", "17:00")),
+    ("Dr. J. Lindqvist", ["prescriber", "therapist"], 1, ("10:00", "18:00")),
+    ("R. Alvarez, RN", ["nurse"], 3, ("07:30", "16:00")),
+    ("T. Nguyen, RN", ["nurse"], 3, ("09:30", "18:00")),
+    ("S. Patel, CRNA", ["crna", "nurse"], 2, ("08:00", "16:00")),
+    ("A. Romero, LMFT", ["therapist"], 1, ("09:00", "18:00")),
+    ("K. Brooks", ["front_desk"], 1, ("07:30", "18:00")),
+]
+
+
+def _hhmm(value: str) -> time:
+    h, m = value.split(":")
+    return time(int(h), int(m))
+
+
+def seed_demo_practice() -> list[Clinic]:
+    """Three clinics in three time zones, each with rooms and a staffed week. Idempotent."""
+    existing = list(db.session.scalars(select(Clinic).order_by(Clinic.id)))
+    if existing:
+        return existing
+    clinics = []
+    for name, zone, certs in CLINICS:
+        clinic = Clinic(
+            name=name, timezone=zone, certifications=certs,
+            hours={d: [["08:00", "18:00"]] for d in WEEKDAYS} | {"sat": [["09:00", "13:00"]]},
+            closures=["2026-12-25", "2027-01-01"],
+        )
+        db.session.add(clinic)
+        db.session.flush()
+        for room_name, features, capacity, turnover in ROOMS:
+            db.session.add(Room(clinic_id=clinic.id, name=room_name, features=features,
+                                capacity=capacity, turnover_minutes=turnover))
+        for staff_name, roles, capacity, (start, end) in STAFF:
+            member = StaffMember(name=f"{staff_name} ({name})", roles=roles,
+                                 max_concurrent_patients=capacity)
+            member.shifts = [
+                Shift(clinic_id=clinic.id, weekday=d, weekday_index=i, start=_hhmm(start),
+                      end=_hhmm(end))
+                for i, d in enumerate(WEEKDAYS)
+            ]
+            db.session.add(member)
+        clinics.append(clinic)
+    db.session.commit()
+    return clinics
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--no-serve", is_flag=True, help="Seed and print the key, but do not serve.")
+@with_appcontext
+def demo_command(host, port, no_serve):
+    """Bring the database to the current schema, seed a demo practice, print a key, serve."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    clinics = seed_demo_practice()
+    _key, secret = keys.create_key("admin", label="demo")
+    base = f"http://{host}:{port}"
+    click.echo(f"Demo practice: {', '.join(f'{c.name} (#{c.id}, {c.timezone})' for c in clinics)}")
+    click.echo(f"API docs: {base}/api/v1/docs")
+    click.echo(f"Try: curl -H 'Authorization: Bearer {secret}' {base}/api/v1/clinics")
+    click.echo("Admin key:")
+    click.echo(secret)
+    if not no_serve:
+        current_app.run(host=host, port=port)

@@ -1,0 +1,23 @@
+"""Database models, one concept per module. Importing this package registers every table."""
+
+from .api_key import ROLES, ApiKey, api_key_clinics
+from .audit import AuditEntry
+from .booking import (
+    APPOINTMENT_STATUSES,
+    OCCUPYING_STATUSES,
+    Allocation,
+    Appointment,
+    Enrollment,
+)
+from .clinic import Clinic
+from .patient import Patient
+from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
+from .room import Room
+from .staff import Shift, StaffMember, TimeOff
+
+__all__ = [
+    "APPOINTMENT_STATUSES", "OCCUPYING_STATUSES", "ROLES", "Allocation", "ApiKey",
+    "Appointment", "AuditEntry", "Clinic", "Enrollment", "Patient", "ProtocolRecord",
+    "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
+    "api_key_clinics",
+]

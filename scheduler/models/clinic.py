@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .mixins import SoftDeleted, Timestamped
+from .types import JSONDoc
+
+
+class Clinic(Timestamped, SoftDeleted, db.Model):
+    __tablename__ = "clinics"
+    __audited__ = True
+    __table_args__ = (CheckConstraint("length(name) > 0", name="ck_clinics_name_nonempty"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # {"mon": [["08:00", "18:00"]], ...}: local wall-clock windows, validated by the API layer.
+    hours: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    closures: Mapped[list] = mapped_column(JSONDoc, default=list)
+    certifications: Mapped[list] = mapped_column(JSONDoc, default=list)
+
+    rooms = relationship("Room", back_populates="clinic", lazy="raise_on_sql")

@@ -1,0 +1,1 @@
+"""The booking service layer: transactions and database work, no HTTP."""

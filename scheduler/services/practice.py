@@ -1,0 +1,378 @@
+"""Clinics, rooms, staff and patients: validation against stored state, scope, safe deletion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, select
+
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..models import (
+    Allocation,
+    Appointment,
+    Clinic,
+    Patient,
+    Room,
+    Shift,
+    StaffMember,
+    TimeOff,
+)
+from ..models.types import utcnow
+from .access import BOOK, CONFIGURE, READ, Principal
+from .pagination import Page, paginate
+from .transaction import atomic
+
+WEEKDAY_INDEX = {d: i for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+LIVE_STATUSES = ("held", "booked", "checked_in")
+
+
+# ---------------------------------------------------------------- clinics
+
+def get_clinic(who: Principal, clinic_id: int) -> Clinic:
+    who.require(READ)
+    clinic = db.session.get(Clinic, clinic_id)
+    if clinic is None or clinic.is_deleted or not who.sees(clinic_id):
+        raise NotFound(f"clinic {clinic_id} not found")
+    return clinic
+
+
+def list_clinics(who: Principal, page: int, page_size: int) -> Page:
+    who.require(READ)
+    query = select(Clinic).where(Clinic.deleted_at.is_(None)).order_by(Clinic.id)
+    if who.scoped:
+        query = query.where(Clinic.id.in_(who.clinic_ids))
+    return paginate(query, page, page_size)
+
+
+def create_clinic(who: Principal, data: dict) -> Clinic:
+    who.require(CONFIGURE)
+    if who.scoped:
+        # A clinic-scoped key could never see the clinic it created.
+        raise Forbidden("a clinic-scoped key may not create clinics")
+    with atomic():
+        clinic = Clinic(**_dated(data))
+        db.session.add(clinic)
+    return clinic
+
+
+def update_clinic(who: Principal, clinic_id: int, data: dict) -> Clinic:
+    who.require(CONFIGURE)
+    with atomic():
+        clinic = get_clinic(who, clinic_id)
+        for key, value in _dated(data).items():
+            setattr(clinic, key, value)
+    return clinic
+
+
+def delete_clinic(who: Principal, clinic_id: int) -> None:
+    who.require(CONFIGURE)
+    with atomic():
+        clinic = get_clinic(who, clinic_id)
+        live = _live_appointments(Appointment.clinic_id == clinic_id)
+        _refuse_if_booked(live, f"clinic {clinic_id}")
+        now = utcnow()
+        clinic.deleted_at = now
+        for room in db.session.scalars(select(Room).where(Room.clinic_id == clinic_id,
+                                                          Room.deleted_at.is_(None))):
+            room.deleted_at = now
+        for shift in db.session.scalars(select(Shift).where(Shift.clinic_id == clinic_id)):
+            db.session.delete(shift)
+
+
+def _dated(data: dict) -> dict:
+    out = dict(data)
+    if "closures" in out and out["closures"] is not None:
+        out["closures"] = sorted({d.isoformat() for d in out["closures"]})
+    for key in ("certifications",):
+        if key in out and out[key] is not None:
+            out[key] = _dedupe(out[key])
+    return out
+
+
+def _dedupe(values):
+    return list(dict.fromkeys(values))
+
+
+# ---------------------------------------------------------------- rooms
+
+def get_room(who: Principal, room_id: int) -> Room:
+    who.require(READ)
+    room = db.session.get(Room, room_id)
+    if room is None or room.is_deleted or not who.sees(room.clinic_id):
+        raise NotFound(f"room {room_id} not found")
+    return room
+
+
+def list_rooms(who: Principal, clinic_id: int, page: int, page_size: int) -> Page:
+    get_clinic(who, clinic_id)
+    query = (select(Room).where(Room.clinic_id == clinic_id, Room.deleted_at.is_(None))
+             .order_by(Room.id))
+    return paginate(query, page, page_size)
+
+
+def create_room(who: Principal, clinic_id: int, data: dict) -> Room:
+    who.require(CONFIGURE)
+    with atomic():
+        get_clinic(who, clinic_id)
+        data = dict(data)
+        data["features"] = _dedupe(data.get("features", []))
+        room = Room(clinic_id=clinic_id, **data)
+        db.session.add(room)
+    return room
+
+
+def update_room(who: Principal, room_id: int, data: dict) -> Room:
+    who.require(CONFIGURE)
+    with atomic():
+        room = get_room(who, room_id)
+        if "features" in data:
+            data = {**data, "features": _dedupe(data["features"])}
+        if "capacity" in data and data["capacity"] < room.capacity:
+            _refuse_units_in_use("room", room_id, data["capacity"], "capacity")
+        for key, value in data.items():
+            setattr(room, key, value)
+    return room
+
+
+def delete_room(who: Principal, room_id: int) -> None:
+    who.require(CONFIGURE)
+    with atomic():
+        room = get_room(who, room_id)
+        _refuse_if_booked(_live_appointments(_uses("room", room_id)), f"room {room_id}")
+        room.deleted_at = utcnow()
+
+
+# ---------------------------------------------------------------- staff
+
+def get_staff(who: Principal, staff_id: int) -> StaffMember:
+    who.require(READ)
+    member = db.session.get(StaffMember, staff_id)
+    if member is None or member.is_deleted or not _staff_visible(who, member):
+        raise NotFound(f"staff member {staff_id} not found")
+    return member
+
+
+def _staff_visible(who: Principal, member: StaffMember) -> bool:
+    # Staff belong to the clinics they work at; someone with no shifts yet is visible only to
+    # unscoped keys (nobody's tenant yet).
+    return who.sees_any(member.clinic_ids) if who.scoped else True
+
+
+def list_staff(who: Principal, page: int, page_size: int, clinic_id: int | None = None,
+               role: str | None = None) -> Page:
+    who.require(READ)
+    query = select(StaffMember).where(StaffMember.deleted_at.is_(None)).order_by(StaffMember.id)
+    clinic_filter = set(who.clinic_ids) if who.scoped else None
+    if clinic_id is not None:
+        get_clinic(who, clinic_id)
+        clinic_filter = {clinic_id}
+    if clinic_filter is not None:
+        query = query.where(exists().where(Shift.staff_id == StaffMember.id,
+                                           Shift.clinic_id.in_(clinic_filter)))
+    if role is not None:
+        # Roles are few and short: filtering in Python keeps the JSON query portable.
+        members = [m for m in db.session.scalars(query) if role in m.roles]
+        start = (page - 1) * page_size
+        return Page(members[start:start + page_size], len(members), page, page_size)
+    return paginate(query, page, page_size)
+
+
+def create_staff(who: Principal, data: dict) -> StaffMember:
+    who.require(CONFIGURE)
+    with atomic():
+        shifts = data.pop("shifts", [])
+        time_off = data.pop("time_off", [])
+        data["roles"] = _dedupe(data.get("roles", []))
+        member = StaffMember(**data)
+        member.shifts = _build_shifts(who, shifts)
+        member.time_off = [_build_time_off(t, f"time_off[{i}]") for i, t in enumerate(time_off)]
+        if who.scoped and not member.shifts:
+            raise Invalid.field("shifts", "a clinic-scoped key must give at least one shift "
+                                          "in its clinics")
+        db.session.add(member)
+    return member
+
+
+def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
+    who.require(CONFIGURE)
+    with atomic():
+        member = get_staff(who, staff_id)
+        data = dict(data)
+        if "shifts" in data:
+            new_shifts = _build_shifts(who, data.pop("shifts"))
+            kept_foreign = [s for s in member.shifts if not who.sees(s.clinic_id)]
+            _check_shift_overlaps(
+                [(s.weekday, s.start, s.end, s.clinic_id) for s in kept_foreign + new_shifts],
+                "shifts")
+            member.shifts = kept_foreign + new_shifts
+        if "roles" in data:
+            data["roles"] = _dedupe(data["roles"])
+        if "max_concurrent_patients" in data and \
+                data["max_concurrent_patients"] < member.max_concurrent_patients:
+            _refuse_units_in_use("staff", staff_id, data["max_concurrent_patients"],
+                                 "max_concurrent_patients")
+        for key, value in data.items():
+            setattr(member, key, value)
+    return member
+
+
+def delete_staff(who: Principal, staff_id: int) -> None:
+    who.require(CONFIGURE)
+    with atomic():
+        member = get_staff(who, staff_id)
+        _refuse_if_booked(_live_appointments(_uses("staff", staff_id)),
+                          f"staff member {staff_id}")
+        member.deleted_at = utcnow()
+
+
+def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
+    who.require(CONFIGURE)
+    with atomic():
+        member = get_staff(who, staff_id)
+        entry = _build_time_off(data, "")
+        clash = _live_appointments(
+            _uses("staff", staff_id, entry.start, entry.end))
+        _refuse_if_booked(clash, f"staff member {staff_id} during that time off",
+                          verb="take time off")
+        member.time_off.append(entry)
+    return entry
+
+
+def _build_shifts(who: Principal, shifts: list[dict]) -> list[Shift]:
+    built = []
+    for i, s in enumerate(shifts):
+        clinic = db.session.get(Clinic, s["clinic_id"])
+        if clinic is None or clinic.is_deleted or not who.sees(s["clinic_id"]):
+            raise Invalid.field(f"shifts[{i}].clinic_id", f"clinic {s['clinic_id']} does not exist")
+        if s["start"] >= s["end"]:
+            raise Invalid.field(f"shifts[{i}].end", "must be after start")
+        built.append(Shift(clinic_id=s["clinic_id"], weekday=s["weekday"],
+                           weekday_index=WEEKDAY_INDEX[s["weekday"]],
+                           start=s["start"], end=s["end"]))
+    _check_shift_overlaps([(s.weekday, s.start, s.end, s.clinic_id) for s in built], "shifts")
+    return built
+
+
+def _check_shift_overlaps(shifts, path: str) -> None:
+    """One person cannot work two overlapping shifts, even at two clinics."""
+    ordered = sorted(enumerate(shifts), key=lambda x: (x[1][0], x[1][1]))
+    latest: dict[str, tuple[int, object]] = {}  # weekday -> (index, end) of the latest-ending
+    for j, (weekday, start, end, _clinic) in ordered:
+        if weekday in latest and start < latest[weekday][1]:
+            raise Invalid.field(f"{path}[{j}]",
+                                f"overlaps shift {latest[weekday][0]} on {weekday}")
+        if weekday not in latest or end > latest[weekday][1]:
+            latest[weekday] = (j, end)
+
+
+def _build_time_off(data: dict, path: str) -> TimeOff:
+    prefix = f"{path}." if path else ""
+    if data["start"] >= data["end"]:
+        raise Invalid.field(f"{prefix}end", "must be after start")
+    return TimeOff(start=data["start"], end=data["end"], reason=data.get("reason", ""))
+
+
+# ---------------------------------------------------------------- patients
+
+def get_patient(who: Principal, patient_id: int) -> Patient:
+    who.require(READ)
+    patient = db.session.get(Patient, patient_id)
+    if patient is None or not who.sees(patient.clinic_id):
+        raise NotFound(f"patient {patient_id} not found")
+    return patient
+
+
+def list_patients(who: Principal, page: int, page_size: int, clinic_id: int | None = None,
+                  external_id: str | None = None) -> Page:
+    who.require(READ)
+    query = select(Patient).order_by(Patient.id)
+    if who.scoped:
+        query = query.where(Patient.clinic_id.in_(who.clinic_ids))
+    if clinic_id is not None:
+        query = query.where(Patient.clinic_id == clinic_id)
+    if external_id is not None:
+        query = query.where(Patient.external_id == external_id)
+    return paginate(query, page, page_size)
+
+
+def create_patient(who: Principal, data: dict) -> Patient:
+    who.require(BOOK)
+    with atomic():
+        _check_patient_refs(who, data)
+        patient = Patient(**data)
+        db.session.add(patient)
+        db.session.flush()
+    return patient
+
+
+def update_patient(who: Principal, patient_id: int, data: dict) -> Patient:
+    who.require(BOOK)
+    with atomic():
+        patient = get_patient(who, patient_id)
+        _check_patient_refs(who, data)
+        for key, value in data.items():
+            setattr(patient, key, value)
+        db.session.flush()
+    return patient
+
+
+def _check_patient_refs(who: Principal, data: dict) -> None:
+    if "clinic_id" in data:
+        clinic = db.session.get(Clinic, data["clinic_id"])
+        if clinic is None or clinic.is_deleted or not who.sees(data["clinic_id"]):
+            raise Invalid.field("clinic_id", f"clinic {data['clinic_id']} does not exist")
+    prefs = data.get("preferences") or {}
+    if prefs.get("clinic_id") is not None:
+        clinic = db.session.get(Clinic, prefs["clinic_id"])
+        if clinic is None or clinic.is_deleted or not who.sees(prefs["clinic_id"]):
+            raise Invalid.field("preferences.clinic_id",
+                                f"clinic {prefs['clinic_id']} does not exist")
+    if prefs.get("staff_id") is not None:
+        member = db.session.get(StaffMember, prefs["staff_id"])
+        if member is None or member.is_deleted or not _staff_visible(who, member):
+            raise Invalid.field("preferences.staff_id",
+                                f"staff member {prefs['staff_id']} does not exist")
+
+
+# ---------------------------------------------------------------- shared checks
+
+def _uses(resource_type: str, resource_id: int, start: datetime | None = None,
+          end: datetime | None = None):
+    cond = [Allocation.appointment_id == Appointment.id,
+            Allocation.resource_type == resource_type, Allocation.resource_id == resource_id,
+            Allocation.active.is_(True)]
+    if start is not None:
+        cond += [Allocation.starts_at < end, Allocation.ends_at > start]
+    return exists().where(*cond)
+
+
+def _live_appointments(condition) -> list[Appointment]:
+    query = (select(Appointment)
+             .where(condition, Appointment.status.in_(LIVE_STATUSES),
+                    Appointment.ends_at > utcnow())
+             .order_by(Appointment.starts_at).limit(5))
+    return list(db.session.scalars(query))
+
+
+def _refuse_if_booked(appointments: list[Appointment], what: str, verb: str = "delete") -> None:
+    if appointments:
+        first = appointments[0]
+        raise Conflict(
+            f"cannot {verb} {what}: it has future appointments (first: #{first.id} at "
+            f"{first.starts_at.isoformat()}); cancel or move them first",
+            details={"appointment_ids": [a.id for a in appointments]},
+        )
+
+
+def _refuse_units_in_use(resource_type: str, resource_id: int, new_units: int, field: str):
+    clash = db.session.scalar(
+        select(Allocation.appointment_id).join(Appointment)
+        .where(Allocation.resource_type == resource_type, Allocation.resource_id == resource_id,
+               Allocation.unit >= new_units, Allocation.active.is_(True),
+               Appointment.status.in_(LIVE_STATUSES), Allocation.ends_at > utcnow())
+        .limit(1))
+    if clash is not None:
+        raise Conflict(f"cannot lower {field} to {new_units}: future appointment #{clash} "
+                       f"uses a higher unit; move it first", details={"appointment_id": clash})
+

@@ -1,0 +1,42 @@
+"""PostgreSQL for tests: found through ``TEST_PG_URL`` or the local default, else skipped."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    return os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
+
+
+def available() -> bool:
+    try:
+        engine = sa.create_engine(admin_url(), connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def recreate_database(url: str) -> None:
+    name = sa.engine.make_url(url).database
+    engine = sa.create_engine(admin_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def require() -> str:
+    """A fresh database URL on the local PostgreSQL, or skip the test saying why."""
+    if not available():
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (set TEST_PG_ADMIN_URL); "
+                    ".ci/run runs these tests against it")
+    return admin_url()
