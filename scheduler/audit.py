@@ -70,8 +70,9 @@ def _snapshot(obj, *, before: bool) -> dict:
 
 
 def _entity_id(obj) -> str:
-    identity = inspect(obj).identity
-    return ",".join(str(v) for v in identity) if identity else "?"
+    # In after_flush new rows have their primary key values but no identity key yet.
+    values = inspect(obj).mapper.primary_key_from_instance(obj)
+    return ",".join(str(v) for v in values)
 
 
 @event.listens_for(Session, "after_flush")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from .services import keys
 
@@ -15,7 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
 
 
-@click.group("api-key", help="Create, list and revoke API keys.")
+@click.group("api-key", cls=AppGroup, help="Create, list and revoke API keys.")
 def api_key():
     pass
 

@@ -56,7 +56,6 @@ def _clean_database(request):
             else:
                 for name in tables:
                     conn.execute(sa.text(f'DELETE FROM "{name}"'))
-                conn.execute(sa.text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import RAISE
+from webargs.flaskparser import FlaskParser
 
 from ..services.pagination import Page
 from .auth import principal  # noqa: F401  (re-exported for the blueprints)
+
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are errors too: ``?clinicid=3`` must not silently list all."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = StrictParser()
 
 
 def make_blueprint(name: str, description: str) -> Blueprint:

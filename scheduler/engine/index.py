@@ -42,7 +42,7 @@ class BookingIndex:
             for s, e in intervals:
                 if e <= s:
                     continue
-                if ends and s <= ends[-1]:
+                if ends and s < ends[-1]:  # overlapping input (bad data): keep the union
                     if e > ends[-1]:
                         ends[-1] = e
                 else:
@@ -60,12 +60,14 @@ class BookingIndex:
         return lists
 
     def add(self, key: UnitKey, start: int, end: int) -> None:
-        """Mark [start, end) busy, merging with touching or overlapping intervals."""
+        """Mark [start, end) busy. Intervals stay disjoint: an overlapping one (which the
+        database would refuse) is merged; touching ones stay separate so exact bookings can
+        be recognised (see ``Occupancy`` exclusions)."""
         if end <= start:
             return
         starts, ends = self.unit(key)
-        lo = bisect_left(ends, start)
-        hi = bisect_right(starts, end)
+        lo = bisect_right(ends, start)
+        hi = bisect_left(starts, end)
         if lo < hi:
             start = min(start, starts[lo])
             end = max(end, ends[hi - 1])
@@ -83,14 +85,16 @@ class BookingIndex:
         return list(zip(starts, ends, strict=True))
 
 
-def next_free(lists: tuple[list[int], list[int]], start: int, length: int) -> int:
-    """Earliest t >= start such that [t, t + length) misses every interval in ``lists``."""
+def next_free(lists: tuple[list[int], list[int]], start: int, length: int,
+              skip: set[tuple[int, int]] | None = None) -> int:
+    """Earliest t >= start such that [t, t + length) misses every interval in ``lists``
+    (except those in ``skip``)."""
     starts, ends = lists
     j = bisect_right(ends, start)
     n = len(starts)
     t = start
     while j < n and starts[j] < t + length:
-        if ends[j] > t:
+        if ends[j] > t and (skip is None or (starts[j], ends[j]) not in skip):
             t = ends[j]
         j += 1
     return t
@@ -133,21 +137,30 @@ class PlanOverlay:
 
 
 class Occupancy:
-    """Existing bookings, the patient's outside appointments and the plan, seen as one."""
+    """Existing bookings, the patient's outside appointments and the plan, seen as one.
 
-    def __init__(self, bookings: BookingIndex, extra: BookingIndex | None = None) -> None:
+    ``exclude`` names existing bookings that must not count (a plan being rescheduled does not
+    block itself); they are matched exactly, so the shared index is never mutated.
+    """
+
+    def __init__(self, bookings: BookingIndex, extra: BookingIndex | None = None,
+                 exclude: Iterable[tuple[UnitKey, int, int]] = ()) -> None:
         self.bookings = bookings
         self.extra = extra or BookingIndex()
         self.plan = PlanOverlay()
+        self.exclude: dict[UnitKey, set[tuple[int, int]]] = {}
+        for key, s, e in exclude:
+            self.exclude.setdefault(key, set()).add((s, e))
 
     def next_free(self, key: UnitKey, start: int, length: int,
                   blockers: set[int] | None = None) -> int:
         """Earliest t >= start with [t, t + length) free in every layer for this unit."""
         base = self.bookings.unit(key)
         extra = self.extra._units.get(key)
+        skip = self.exclude.get(key) if self.exclude else None
         t = start
         while True:
-            t1 = next_free(base, t, length)
+            t1 = next_free(base, t, length, skip)
             if extra is not None:
                 t1 = next_free(extra, t1, length)
             t2 = self.plan.next_free(key, t1, length, blockers)

@@ -86,6 +86,14 @@ class SessionKind:
     def has_dose(self) -> bool:
         return any(s.dose for s in self.segments)
 
+    @property
+    def minutes_after_dose(self) -> int:
+        """Minutes of the segments after the last dose segment: the post-dose monitoring time."""
+        last_dose = max((i for i, seg in enumerate(self.segments) if seg.dose), default=None)
+        if last_dose is None:
+            return 0
+        return sum(seg.minutes for seg in self.segments[last_dose + 1 :])
+
 
 @dataclass(frozen=True)
 class GapDays:
@@ -141,3 +149,19 @@ class Protocol:
             if p.name == name:
                 return p
         return None
+
+    def placement_order(self) -> tuple[Phase, ...]:
+        """Phases so that each comes after the phase its ``after`` names; listed order otherwise.
+
+        Validation rejects cycles and unknown references, so every phase is placed exactly once.
+        """
+        placed: list[Phase] = []
+        pending = list(self.phases)
+        while pending:
+            names = {p.name for p in placed}
+            ready = next(
+                (p for p in pending if p.after is None or p.after.phase in names), pending[0]
+            )
+            placed.append(ready)
+            pending.remove(ready)
+        return tuple(placed)

@@ -1,0 +1,34 @@
+"""Administration routes and their clinical policy, as data in one place.
+
+Validation (session kinds, protocols) and the evaluator (concrete sessions) both read these
+values; nothing else should hard-code a monitoring time or a certification.
+"""
+
+from __future__ import annotations
+
+from .model import Route
+
+ESKETAMINE_REMS = "esketamine_rems"
+
+ROUTES: dict[str, Route] = {
+    route.code: route
+    for route in (
+        # IV ketamine: recovery after the infusion before the patient may leave.
+        Route("iv", is_dose=True, min_monitoring_minutes=30),
+        Route("im", is_dose=True, min_monitoring_minutes=30),
+        # Spravato label and REMS: certified setting, at least 2 hours of observation after the
+        # dose; induction is at most twice a week.
+        Route(
+            "intranasal",
+            is_dose=True,
+            min_monitoring_minutes=120,
+            required_certification=ESKETAMINE_REMS,
+            requires_prescriber_on_site=True,
+            max_doses_per_7_days=2,
+        ),
+        Route("sublingual", is_dose=True, min_monitoring_minutes=30),
+        Route("oral", is_dose=True, min_monitoring_minutes=30),
+        # Consults, preparation and integration therapy: no drug is given.
+        Route("none", is_dose=False),
+    )
+}
