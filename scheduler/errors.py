@@ -15,6 +15,11 @@ class DomainError(Exception):
         self.details = details or {}
 
 
+class MalformedJson(DomainError):
+    status = 400
+    code = "malformed_json"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -38,3 +38,17 @@ PAGINATION_HEADER_DOC = {
     "X-Pagination": {"description": "JSON: total, total_pages, page, page_size",
                      "schema": {"type": "string"}},
 }
+
+
+def json_body() -> dict | list:
+    """The raw JSON body, for documents the rule library validates itself (one home for rules)."""
+    from flask import request
+    from werkzeug.exceptions import BadRequest
+
+    from ..errors import MalformedJson
+
+    try:
+        return request.get_json(force=True)
+    except BadRequest:
+        raise MalformedJson("Request body is not valid JSON",
+                            fields={"body": ["Invalid JSON body."]}) from None

@@ -142,31 +142,54 @@ class Context:
         self._day_starts[key] = result
         return result
 
-    def _compute_day_starts(self, info: LocalDay, duration: int,
-                            use_availability: bool) -> DayStarts:
+    def open_windows(self, info: LocalDay, *,
+                     use_availability: bool = True) -> tuple[list[tuple[int, int]], str]:
+        """Where sessions may lie on the day: opening hours intersected with the patient's
+        availability, as UTC windows; with the reason when there are none."""
         if info.date in self.clinic.closures:
-            return DayStarts([], "closed")
-        windows = self._hours.get(info.weekday)
-        if not windows:
-            return DayStarts([], "closed")
+            return [], "closed"
+        hours = self._hours.get(info.weekday)
+        if not hours:
+            return [], "closed"
         avail = self.availability if use_availability else Availability()
         if avail.weekdays is not None and info.weekday not in avail.weekdays:
-            return DayStarts([], "availability")
+            return [], "availability"
         a_lo, a_hi = self.clock.window(info.date, avail.earliest or 0,
                                        1440 if avail.latest is None else avail.latest)
+        out = []
+        for open_minute, close_minute in hours:
+            lo, hi = self.clock.window(info.date, open_minute, close_minute)
+            lo, hi = max(lo, a_lo), min(hi, a_hi)
+            if lo < hi:
+                out.append((lo, hi))
+        return out, "" if out else "availability"
+
+    def fits(self, info: LocalDay, start: int, duration: int) -> str:
+        """'' if a session at ``start`` lies inside the day's windows, else why not."""
+        windows, reason = self.open_windows(info)
+        if reason:
+            return reason
+        if any(lo <= start and start + duration <= hi for lo, hi in windows):
+            return ""
+        hours, _ = self.open_windows(info, use_availability=False)
+        inside_hours = any(lo <= start and start + duration <= hi for lo, hi in hours)
+        return "availability" if inside_hours else "hours"
+
+    def _compute_day_starts(self, info: LocalDay, duration: int,
+                            use_availability: bool) -> DayStarts:
+        windows, reason = self.open_windows(info, use_availability=use_availability)
+        if reason:
+            return DayStarts([], reason)
         grid = self.clock.grid(info.date, self.grid)
         starts: list[int] = []
-        fits_hours = False
-        for open_minute, close_minute in windows:
-            lo, hi = self.clock.window(info.date, open_minute, close_minute)
-            if hi - lo >= duration:
-                fits_hours = True
-            lo, hi = max(lo, a_lo), min(hi, a_hi) - duration
-            if hi < lo:
-                continue
-            starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
+        for lo, hi in windows:
+            hi -= duration
+            if hi >= lo:
+                starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
         if not starts:
-            return DayStarts([], "availability" if fits_hours else "hours")
+            longest = max(hi - lo for lo, hi in
+                          self.open_windows(info, use_availability=False)[0] or [(0, 0)])
+            return DayStarts([], "availability" if longest >= duration else "hours")
         return DayStarts(sorted(set(starts)), "")
 
     def dates(self, first: date, last: date) -> Iterable[date]:

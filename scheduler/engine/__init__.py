@@ -1,0 +1,54 @@
+"""Placement engine: puts treatment plans into a clinic's calendar without conflicts.
+
+Pure Python (no Flask, no database). Entry points: ``place_plan`` (a whole enrollment),
+``find_slots`` (free start times for one session kind) and ``reschedule`` (move one session,
+shifting later ones only as far as the rules need). Inputs are the dataclasses of ``inputs``;
+failures raise ``PlacementError`` whose ``explanation`` says which session, which rule or
+resource, and the earliest workable start date.
+"""
+
+from .explain import Blocker, Explanation, PlacementError
+from .index import BookingIndex
+from .inputs import (
+    Allocation,
+    Availability,
+    BusyInterval,
+    Clinic,
+    Enrollment,
+    Practice,
+    Preferences,
+    Room,
+    SearchOptions,
+    Shift,
+    StaffMember,
+    TimeOff,
+    format_hhmm,
+    parse_hhmm,
+)
+from .placement import place_plan
+from .plan import PlacedSession, Plan, RescheduleResult
+
+__all__ = [
+    "Allocation",
+    "Availability",
+    "Blocker",
+    "BookingIndex",
+    "BusyInterval",
+    "Clinic",
+    "Enrollment",
+    "Explanation",
+    "PlacedSession",
+    "PlacementError",
+    "Plan",
+    "Practice",
+    "Preferences",
+    "RescheduleResult",
+    "Room",
+    "SearchOptions",
+    "Shift",
+    "StaffMember",
+    "TimeOff",
+    "format_hhmm",
+    "parse_hhmm",
+    "place_plan",
+]

@@ -1,0 +1,239 @@
+"""Placing a whole treatment plan: the protocol unrolled into steps, searched, explained.
+
+Steps come in protocol order: each main session of a phase, directly followed by its follow-up.
+``count`` phases are placed whole however far they reach; ``until_days`` phases keep adding
+sessions at the gap target while the target day lies within both the phase's span and the
+rolling horizon (a session that must come within the horizon is required, one that only may is
+left out if it does not fit).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from scheduler.rules.model import Phase, SessionKind
+
+from .context import Context
+from .explain import Blocker, Explanation, PlacementError
+from .index import BookingIndex
+from .inputs import Allocation, Enrollment, Practice, SearchOptions, format_hhmm
+from .localtime import to_datetime
+from .plan import Plan, PlacedSession
+from .search import Failure, backtrack
+from .steps import Placed, Step, main_positions
+
+FOLLOW_UP_SUFFIX = "/follow_up"
+
+
+def session_key(phase: Phase, number: int, follow_up: bool = False) -> str:
+    key = f"{phase.name}#{number}"
+    return key + FOLLOW_UP_SUFFIX if follow_up else key
+
+
+class ProtocolSteps:
+    """Unrolls a protocol into the next step to place, given the sessions placed so far."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.phases = ctx.protocol.phases
+
+    def make(self, phase_index: int, number: int, parent: int | None = None) -> Step:
+        phase = self.phases[phase_index]
+        code = phase.follow_up.session_kind if parent is not None else phase.session_kind
+        kind = self.ctx.kind(code)
+        return Step(session_key(phase, number, parent is not None), phase_index, phase, number,
+                    kind, self.ctx.spec(kind), parent=parent, until=phase.count is None)
+
+    def __call__(self, placed: list[Placed]) -> Step | None:
+        if not placed:
+            return self._phase_start(0)
+        last = placed[-1]
+        step = last.step
+        phase = step.phase
+        if not last.skipped and step.parent is None and phase.follow_up is not None:
+            return self.make(step.phase_index, step.number, parent=len(placed) - 1)
+        if not last.skipped:
+            mains = main_positions(placed, phase.name)
+            if phase.count is not None and len(mains) < phase.count:
+                return self.make(step.phase_index, len(mains) + 1)
+            if phase.count is None and self._until_continues(phase, placed, mains):
+                return self.make(step.phase_index, len(mains) + 1)
+        return self._phase_start(step.phase_index + 1)
+
+    def _phase_start(self, index: int) -> Step | None:
+        while index < len(self.phases):
+            phase = self.phases[index]
+            if phase.count is None or phase.count > 0:
+                return self.make(index, 1)
+            index += 1
+        return None
+
+    def _until_continues(self, phase: Phase, placed: list[Placed], mains: list[int]) -> bool:
+        if phase.gap_days is None:
+            return False
+        first, last = placed[mains[0]].day, placed[mains[-1]].day
+        limit = min(first + timedelta(days=phase.until_days or 0), self.ctx.horizon)
+        return last + timedelta(days=phase.gap_days.target) <= limit
+
+
+def static_blockers(ctx: Context, kinds: list[SessionKind]) -> list[Blocker]:
+    """Reasons no start date can ever work (checked before searching)."""
+    out: list[Blocker] = []
+    clinic = ctx.clinic
+    longest_open = max((end - start for windows in clinic.hours.values()
+                        for start, end in windows), default=0)
+    a = ctx.availability
+    longest_available = (a.latest if a.latest is not None else 1440) - (a.earliest or 0)
+    for kind in kinds:
+        route = ctx.route(kind)
+        if route is not None and route.required_certification \
+                and route.required_certification not in clinic.certifications:
+            out.append(Blocker("certification", route.required_certification, 1.0))
+        spec = ctx.spec(kind)
+        if kind.needs_room and not spec.rooms:
+            out.append(Blocker("room_features", " and ".join(sorted(kind.room_features)), 1.0))
+        for need in spec.needs:
+            if not need.candidates:
+                out.append(Blocker("staff_role", need.role, 1.0))
+        if spec.prescriber_on_site and not ctx.finder.prescribers:
+            out.append(Blocker("staff_role", "prescriber", 1.0))
+        if kind.duration_minutes > longest_open:
+            out.append(Blocker("too_long", "opening window", 1.0))
+        elif kind.duration_minutes > longest_available:
+            out.append(Blocker("too_long", "availability window of the patient", 1.0))
+    return out
+
+
+def protocol_kinds(ctx: Context) -> list[SessionKind]:
+    codes: list[str] = []
+    for phase in ctx.protocol.phases:
+        codes.append(phase.session_kind)
+        if phase.follow_up is not None:
+            codes.append(phase.follow_up.session_kind)
+    return [ctx.kind(code) for code in dict.fromkeys(codes)]
+
+
+def make_context(practice: Practice, enrollment: Enrollment, options: SearchOptions, *,
+                 start_on: date | None = None, bookings: BookingIndex | None = None,
+                 exclude: tuple[Allocation, ...] = ()) -> Context:
+    return Context(practice, protocol=enrollment.protocol, patient_id=enrollment.patient_id,
+                   start_on=start_on or enrollment.start_on, horizon=enrollment.horizon,
+                   availability=enrollment.availability, preferences=enrollment.preferences,
+                   patient_busy=enrollment.patient_busy, options=options, bookings=bookings,
+                   exclude=exclude)
+
+
+def place_plan(practice: Practice, enrollment: Enrollment,
+               options: SearchOptions = SearchOptions()) -> Plan:
+    """Place every session of the enrollment's protocol; raise ``PlacementError`` if none fits.
+
+    Bookings may be passed as a prebuilt ``BookingIndex`` in ``practice.bookings`` to reuse it
+    across calls; the engine never changes it.
+    """
+    from .context import as_index
+
+    bookings = as_index(practice.bookings)
+    ctx = make_context(practice, enrollment, options, bookings=bookings)
+    kinds = protocol_kinds(ctx)
+    static = static_blockers(ctx, kinds)
+    if static:
+        raise PlacementError(Explanation(None, None, None, tuple(static),
+                                         searched_earliest=True))
+    placed, failure = backtrack(ctx, ProtocolSteps(ctx), [])
+    if placed is not None:
+        return to_plan(ctx, placed)
+    earliest = None
+    if options.explain_earliest_date:
+        earliest = earliest_start(practice, enrollment, options, bookings)
+    raise PlacementError(explain_failure(ctx, failure, earliest, options.explain_earliest_date))
+
+
+def _attempt(practice: Practice, enrollment: Enrollment, options: SearchOptions,
+             bookings: BookingIndex, start_on: date) -> bool:
+    ctx = make_context(practice, enrollment, options, start_on=start_on, bookings=bookings)
+    placed, _ = backtrack(ctx, ProtocolSteps(ctx), [])
+    return placed is not None
+
+
+def earliest_start(practice: Practice, enrollment: Enrollment, options: SearchOptions,
+                   bookings: BookingIndex) -> date | None:
+    """Earliest start date within ``earliest_date_search_days`` from which the plan fits.
+
+    Galloping (1, 2, 4, ... days later) finds a workable date in O(log n) attempts, then a
+    binary search narrows the gap to the last failing date. Workability is not strictly
+    monotone in the start date, so the answer is a verified workable date that is the
+    earliest among those the search probed; each attempt runs with a reduced budget.
+    """
+    cheap = SearchOptions(grid_minutes=options.grid_minutes,
+                          max_backtracks=max(20, options.max_backtracks // 8),
+                          max_evaluations=max(2000, options.max_evaluations // 8),
+                          earliest_date_search_days=options.earliest_date_search_days,
+                          explain_earliest_date=False)
+    start = enrollment.start_on
+    span = options.earliest_date_search_days
+    failing, step = 0, 1
+    found = None
+    while step <= span:
+        if _attempt(practice, enrollment, cheap, bookings, start + timedelta(days=step)):
+            found = step
+            break
+        failing = step
+        step *= 2
+    if found is None:
+        if failing < span and _attempt(practice, enrollment, cheap, bookings,
+                                       start + timedelta(days=span)):
+            found = span
+        else:
+            return None
+    lo, hi = failing, found
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _attempt(practice, enrollment, cheap, bookings, start + timedelta(days=mid)):
+            hi = mid
+        else:
+            lo = mid
+    return start + timedelta(days=hi)
+
+
+def explain_failure(ctx: Context, failure: Failure | None, earliest: date | None,
+                    searched: bool) -> Explanation:
+    if failure is None:
+        return Explanation(None, None, None, (Blocker("search_limit"),), earliest_start_on=earliest,
+                           searched_earliest=searched)
+    step, window = failure.step, failure.window
+    blockers = failure.tally.blockers()
+    if failure.limit_reached:
+        blockers = blockers + (Blocker("search_limit"),)
+    if not blockers:
+        blockers = (Blocker("window", ", ".join(window.rules) or "start date", 1.0),)
+    start = ctx.day(window.day_lo).start
+    end = ctx.day(window.day_hi).end
+    if window.t_lo is not None:
+        start = max(start, window.t_lo)
+    if window.t_hi is not None:
+        end = min(end, window.t_hi)
+    words = _window_words(ctx, window.day_lo, window.day_hi)
+    return Explanation(step.key, step.phase.name, step.kind.code, blockers,
+                       to_datetime(start), to_datetime(end), words, earliest, searched)
+
+
+def _window_words(ctx: Context, first: date, last: date) -> str:
+    a = ctx.availability
+    span = f"{first:%a %Y-%m-%d}" if first == last else f"{first:%a %Y-%m-%d}–{last:%a %Y-%m-%d}"
+    if a.earliest is not None or a.latest is not None:
+        span += f" {format_hhmm(a.earliest or 0)}–{format_hhmm(a.latest or 1440)}"
+    return f"searched {span}"
+
+
+def to_plan(ctx: Context, placed: list[Placed]) -> Plan:
+    return Plan(tuple(to_session(ctx, placed, p) for p in placed if not p.skipped))
+
+
+def to_session(ctx: Context, placed: list[Placed], p: Placed) -> PlacedSession:
+    step = p.step
+    parent = placed[step.parent].step.key if step.parent is not None else None
+    allocations = tuple(Allocation(rtype, rid, unit, to_datetime(s), to_datetime(e))
+                        for rtype, rid, unit, s, e in p.allocations)
+    return PlacedSession(step.key, step.phase.name, step.kind.code, to_datetime(p.start),
+                         to_datetime(p.end), allocations, p.assignment.room_id,
+                         p.assignment.staff_ids, parent)

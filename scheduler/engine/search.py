@@ -1,0 +1,399 @@
+"""Bounded backtracking over a sequence of steps, with conflict-directed backjumping.
+
+Each step enumerates candidates lazily in preference order: days by distance from the preferred
+day (the gap target), and on each day the feasible start closest to the preferred time, then
+the day's earliest and latest feasible starts (different hours help follow-up and dose-spacing
+rules downstream). Infeasible starts are skipped with the lower bounds the checks return, so a
+busy afternoon costs a few bisects, not one check per grid point.
+
+When a step runs dry, the search jumps back to the most recent placed session among the
+step's culprits (the sessions that bounded its window or held what it needed) instead of the
+previous one: a 6th infusion squeezed by ``within_days`` moves the 1st, not the 5th follow-up.
+Budgets on evaluations and backtracks make it always end fast; the deepest failure is kept
+for the explanation.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from .context import Context, SearchLimit
+from .explain import Tally
+from .localtime import LocalDay
+from .resources import AllocTuple, Assignment, Miss
+from .spacing import Window, day_block, dose_hint, window_for
+from .steps import Placed, Step
+
+NextStep = Callable[[list[Placed]], Step | None]
+LATEST_SCAN_LIMIT = 16
+
+
+@dataclass(slots=True)
+class Failure:
+    step: Step
+    window: Window
+    tally: Tally
+    limit_reached: bool = False
+
+
+class StepSearch:
+    """Candidates for one step given the sessions placed before it."""
+
+    def __init__(self, ctx: Context, step: Step, placed: list[Placed]) -> None:
+        self.ctx = ctx
+        self.step = step
+        self.placed = placed
+        self.position = len(placed)
+        self.window = window_for(ctx, step, placed)
+        self.culprits: set[int] = set(self.window.culprits)
+        self.tally = Tally()
+        self.room_order, self.staff_order = self._resource_orders()
+        self._offsets = ctx.dose_offsets(step.kind)
+        self._candidates = self._generate()
+        self._skip_offered = False
+
+    def next(self) -> Placed | None:
+        found = next(self._candidates, None)
+        if found is None and self.window.optional and not self._skip_offered:
+            self._skip_offered = True
+            return Placed(self.step, 0, 0, self.window.day_lo, (), None)
+        return found
+
+    # -- preferences --------------------------------------------------------------------
+
+    def _series(self) -> Placed | None:
+        """The latest placed session of the same series (phase, kind, follow-up or not)."""
+        for p in reversed(self.placed):
+            s = p.step
+            if (not p.skipped and s.phase.name == self.step.phase.name
+                    and s.kind.code == self.step.kind.code
+                    and s.is_follow_up == self.step.is_follow_up):
+                return p
+        return None
+
+    def _resource_orders(self):
+        spec = self.step.spec
+        prefs = self.ctx.preferences
+        finder = self.ctx.finder
+        series = self._series()
+        old = self.step.keep[1] if self.step.keep is not None else None
+        favourite_room = []
+        if old is not None and old.room_id is not None:
+            favourite_room.append(old.room_id)
+        if prefs.same_room and series is not None and series.assignment.room_id is not None:
+            favourite_room.append(series.assignment.room_id)
+        room_order = _favour(spec.rooms, [finder.room_position.get(r) for r in favourite_room])
+        staff_order = []
+        for n, need in enumerate(spec.needs):
+            favourites = []
+            if old is not None and n < len(old.staff_ids):
+                favourites.append(old.staff_ids[n])
+            if prefs.staff_id is not None:
+                favourites.append(prefs.staff_id)
+            if prefs.same_staff and series is not None and n < len(series.assignment.staff_ids):
+                favourites.append(series.assignment.staff_ids[n])
+            staff_order.append(_favour(need.candidates,
+                                       [finder.staff_position.get(s) for s in favourites]))
+        return room_order, staff_order
+
+    # -- enumeration --------------------------------------------------------------------
+
+    def _days(self) -> Iterator[date]:
+        w = self.window
+        yield w.anchor
+        below, above = w.anchor - timedelta(days=1), w.anchor + timedelta(days=1)
+        while below >= w.day_lo or above <= w.day_hi:
+            if below >= w.day_lo:
+                yield below
+                below -= timedelta(days=1)
+            if above <= w.day_hi:
+                yield above
+                above += timedelta(days=1)
+
+    def _generate(self) -> Iterator[Placed]:
+        step = self.step
+        if self.window.day_lo > self.window.day_hi:
+            self.tally.day("window", ", ".join(self.window.rules) or "start date")
+            return
+        if step.exact is not None:
+            info = self.ctx.day(self.ctx.clock.local_date(step.exact))
+            found = self._exact(step.exact, info)
+            if found is not None:
+                yield found
+            return
+        if step.keep is not None:
+            kept = self._kept()
+            if kept is not None:
+                yield kept
+        preferred = self._preferred_minute()
+        for day in self._days():
+            yield from self._day(self.ctx.day(day), preferred)
+
+    def _preferred_minute(self) -> int | None:
+        step = self.step
+        if step.not_before is not None and step.near is None:
+            return None
+        if step.near is not None:
+            return self.ctx.clock.wall_minute(step.near)
+        return self.ctx.preferences.time
+
+    def _day_candidates(self, info: LocalDay) -> list[int]:
+        ctx, step, w = self.ctx, self.step, self.window
+        block = day_block(ctx, step, info.date, info.weekday, self.placed, self.culprits)
+        if block is not None:
+            self.tally.day(*block)
+            return []
+        day_starts = ctx.day_starts(info, step.spec.duration)
+        starts = day_starts.starts
+        if not starts:
+            detail = ""
+            if day_starts.reason == "availability":
+                detail = _availability_words(ctx)
+            self.tally.day(day_starts.reason, detail)
+            return []
+        if w.t_lo is not None and starts[0] < w.t_lo:
+            starts = starts[bisect_left(starts, w.t_lo):]
+        if w.t_hi is not None and starts and starts[-1] > w.t_hi:
+            starts = starts[:bisect_left(starts, w.t_hi + 1)]
+        if not starts:
+            self.tally.day("window", ", ".join(w.rules))
+        return starts
+
+    def _day(self, info: LocalDay, preferred: int | None) -> Iterator[Placed]:
+        starts = self._day_candidates(info)
+        if not starts:
+            return
+        tried: set[int] = set()
+        pivot = 0
+        if preferred is not None:
+            target = self.ctx.clock.window(info.date, preferred, preferred)[0]
+            pivot = bisect_left(starts, target)
+            after = self._forward(starts, pivot, info)
+            limit = (after.start - target) if after is not None else None
+            before = self._backward(starts, pivot - 1, info, target, limit)
+            best = before if before is not None else after
+            if best is None:
+                return
+            tried.add(best.start)
+            yield best
+        first = self._forward(starts, 0, info)
+        if first is None:
+            return
+        if first.start not in tried:
+            tried.add(first.start)
+            yield first
+        last = self._backward(starts, len(starts) - 1, info, None, None)
+        if last is not None and last.start not in tried:
+            yield last
+
+    def _forward(self, starts: list[int], index: int, info: LocalDay) -> Placed | None:
+        while index < len(starts):
+            t = starts[index]
+            found = self._evaluate(t, info)
+            if isinstance(found, Placed):
+                return found
+            index = bisect_left(starts, found, index + 1)
+        return None
+
+    def _backward(self, starts: list[int], index: int, info: LocalDay, target: int | None,
+                  limit: int | None) -> Placed | None:
+        tries = 0
+        while index >= 0 and tries < LATEST_SCAN_LIMIT:
+            t = starts[index]
+            if target is not None and limit is not None and target - t >= limit:
+                return None
+            found = self._evaluate(t, info)
+            if isinstance(found, Placed):
+                return found
+            index -= 1
+            tries += 1
+        return None
+
+    # -- checks -------------------------------------------------------------------------
+
+    def _evaluate(self, t: int, info: LocalDay) -> Placed | int:
+        """A placement at ``t`` or the earliest later start that might work."""
+        ctx, spec = self.ctx, self.step.spec
+        ctx.budget.evaluate()
+        codes: list[str] = []
+        hint = t
+        dose = dose_hint(ctx, self._offsets, t, self.placed, self.culprits)
+        if dose != t:
+            codes.append("min_hours_between_doses")
+            hint = dose
+        free_at = ctx.occupancy.next_free(ctx.patient_key, t, spec.duration, self.culprits)
+        if free_at != t:
+            codes.append("patient_busy")
+            hint = max(hint, free_at)
+        found = ctx.finder.find(spec, t, info, room_order=self.room_order,
+                                staff_order=self.staff_order, blockers=self.culprits)
+        if isinstance(found, Miss):
+            codes.extend(found.codes)
+            hint = max(hint, found.hint)
+        if codes:
+            hint = max(hint, t + 1)
+            for code in codes:
+                detail = ""
+                if code == "room":
+                    detail = " and ".join(sorted(spec.kind.room_features)) or "a chair"
+                elif code == "min_hours_between_doses":
+                    detail = _hours_words(ctx)
+                self.tally.time(code, hint - t, detail)
+            return hint
+        return self._placed(t, info, found)
+
+    def _placed(self, t: int, info: LocalDay, found: Assignment) -> Placed:
+        end = t + self.step.spec.duration
+        allocations: tuple[AllocTuple, ...] = found.allocations
+        if self.ctx.patient_id is not None:
+            allocations = allocations + (("patient", self.ctx.patient_id, 0, t, end),)
+        doses = tuple(t + off for off in self._offsets)
+        return Placed(self.step, t, end, info.date, doses, found, allocations)
+
+    def _exact(self, t: int, info: LocalDay) -> Placed | None:
+        """Only ``t`` (any minute, not only the grid), if every rule and resource allows it."""
+        w = self.window
+        if not w.day_lo <= info.date <= w.day_hi or (w.t_lo is not None and t < w.t_lo) \
+                or (w.t_hi is not None and t > w.t_hi):
+            self.tally.day("window", ", ".join(w.rules) or "start date")
+            return None
+        block = day_block(self.ctx, self.step, info.date, info.weekday, self.placed,
+                          self.culprits)
+        if block is not None:
+            self.tally.day(*block)
+            return None
+        reason = self.ctx.fits(info, t, self.step.spec.duration)
+        if reason:
+            self.tally.day(reason, _availability_words(self.ctx) if reason == "availability"
+                           else "")
+            return None
+        found = self._evaluate(t, info)
+        return found if isinstance(found, Placed) else None
+
+    def _kept(self) -> Placed | None:
+        """The old slot, if every rule still holds and its own resources are still free."""
+        ctx = self.ctx
+        start, old = self.step.keep
+        info = ctx.day(ctx.clock.local_date(start))
+        w = self.window
+        if not w.day_lo <= info.date <= w.day_hi or (w.t_lo is not None and start < w.t_lo) \
+                or (w.t_hi is not None and start > w.t_hi):
+            return None
+        if day_block(ctx, self.step, info.date, info.weekday, self.placed, self.culprits):
+            return None
+        if ctx.fits(info, start, self.step.spec.duration):
+            return None
+        if dose_hint(ctx, self._offsets, start, self.placed, self.culprits) != start:
+            return None
+        spec = self.step.spec
+        if ctx.occupancy.next_free(ctx.patient_key, start, spec.duration, self.culprits) != start:
+            return None
+        for rtype, rid, unit, s, e in old.allocations:
+            if rtype == "patient":
+                continue
+            if ctx.occupancy.next_free((rtype, rid, unit), s, e - s, self.culprits) != s:
+                return None
+        if spec.prescriber_on_site and ctx.finder._prescriber_hint(spec, start, info) != start:
+            return None
+        for n, need in enumerate(spec.needs):
+            position = ctx.finder.staff_position.get(old.staff_ids[n]) \
+                if n < len(old.staff_ids) else None
+            if position is None:
+                return None
+            duty = ctx.finder.on_duty(position, info)
+            for a, b in need.coverage:
+                if not any(ws <= start + a and start + b <= we for ws, we in duty):
+                    return None
+        kept = Assignment(old.room_id, old.staff_ids,
+                          tuple(a for a in old.allocations if a[0] != "patient"))
+        ctx.budget.evaluate()
+        return self._placed(start, info, kept)
+
+
+def _favour(order: tuple[int, ...], favourites: list[int | None]) -> tuple[int, ...]:
+    chosen = [f for f in dict.fromkeys(favourites) if f is not None and f in order]
+    if not chosen:
+        return order
+    return tuple(chosen) + tuple(i for i in order if i not in chosen)
+
+
+def _availability_words(ctx: Context) -> str:
+    from .inputs import format_hhmm
+
+    a = ctx.availability
+    parts = []
+    if a.weekdays is not None:
+        parts.append("/".join(d for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+                              if d in a.weekdays))
+    if a.earliest is not None or a.latest is not None:
+        parts.append(f"{format_hhmm(a.earliest or 0)}-{format_hhmm(a.latest or 1440)}")
+    return " ".join(parts)
+
+
+def _hours_words(ctx: Context) -> str:
+    hours = ctx.protocol.min_hours_between_doses if ctx.protocol else None
+    return f"{hours:g}" if hours else ""
+
+
+def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
+        list[Placed] | None, Failure | None]:
+    """Place steps after ``fixed`` until ``next_step`` says the plan is complete.
+
+    Returns (placed, None) on success or (None, deepest failure)."""
+    placed = list(fixed)
+    base = len(fixed)
+    for position, p in enumerate(placed):
+        _occupy(ctx, position, p)
+    step = next_step(placed)
+    if step is None:
+        return placed, None
+    searches = [StepSearch(ctx, step, placed)]
+    conflicts: list[set[int]] = [set()]
+    deepest: Failure | None = None
+    deepest_position = -1
+    try:
+        while True:
+            search = searches[-1]
+            candidate = search.next()
+            if candidate is not None:
+                _occupy(ctx, len(placed), candidate)
+                placed.append(candidate)
+                step = next_step(placed)
+                if step is None:
+                    return placed, None
+                searches.append(StepSearch(ctx, step, placed))
+                conflicts.append(set())
+                continue
+            position = len(placed)
+            if position >= deepest_position:
+                deepest = Failure(search.step, search.window, search.tally)
+                deepest_position = position
+            culprits = {c for c in search.culprits | conflicts[-1] if base <= c < position}
+            if not culprits:
+                return None, deepest
+            ctx.budget.backtrack()
+            target = max(culprits)
+            for gone in range(len(placed) - 1, target - 1, -1):
+                ctx.occupancy.plan.remove_owner(gone)
+                placed.pop()
+            keep = target - base + 1
+            del searches[keep:]
+            del conflicts[keep:]
+            conflicts[-1] |= culprits - {target}
+    except SearchLimit:
+        if deepest is None:
+            search = searches[-1]
+            deepest = Failure(search.step, search.window, search.tally)
+        deepest.limit_reached = True
+        return None, deepest
+
+
+def _occupy(ctx: Context, position: int, p: Placed) -> None:
+    if p.skipped:
+        return
+    plan = ctx.occupancy.plan
+    for rtype, rid, unit, s, e in p.allocations:
+        plan.add((rtype, rid, unit), s, e, position)

@@ -1,0 +1,174 @@
+"""Protocol rules between sessions: the window a step may use given what is already placed.
+
+Each bound remembers which placed session it came from (its culprit), so when a step finds
+nothing the search can jump straight back to a session whose move could help.
+
+Rules (SPEC section 2): ``gap_days`` and ``after`` and ``within_days`` compare local dates;
+``max_per_week`` and the route's ``max_doses_per_7_days`` count sessions in any 7 consecutive
+local days; ``min_hours_between_doses`` compares real hours between dose-segment starts across
+the whole plan; a follow-up starts ``min_hours``..``max_hours`` after its parent ends. Engine
+choices beyond the rules: a phase without ``gap_days`` spaces its sessions at least one day
+apart; a phase without ``after`` starts no earlier than the previous phase's last session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from .context import Context
+from .steps import Placed, Step, main_positions
+
+
+@dataclass(slots=True)
+class Window:
+    day_lo: date
+    day_hi: date
+    anchor: date
+    """The preferred day (the gap target); candidates are tried by distance from it."""
+    t_lo: int | None = None
+    t_hi: int | None = None
+    culprits: set[int] = field(default_factory=set)
+    optional: bool = False
+    rules: list[str] = field(default_factory=list)
+    """Which rules bound the window, for explanations ('gap_days', 'within_days', ...)."""
+
+
+def _days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
+    lo = ctx.start_on
+    hi: date | None = None
+    anchor: date | None = None
+    t_lo = t_hi = None
+    culprits: set[int] = set()
+    rules: list[str] = []
+    optional = False
+    phase = step.phase
+    if step.parent is not None:
+        parent = placed[step.parent]
+        follow = parent.step.phase.follow_up
+        assert follow is not None
+        t_lo = parent.end + round(follow.min_hours * 3600)
+        t_hi = parent.end + round(follow.max_hours * 3600)
+        lo = max(lo, ctx.clock.local_date(t_lo))
+        hi = ctx.clock.local_date(t_hi)
+        culprits.add(step.parent)
+        rules.append("follow_up")
+    else:
+        mains = main_positions(placed, phase.name)
+        if mains:
+            prev, first = placed[mains[-1]], placed[mains[0]]
+            culprits.add(mains[-1])
+            if phase.gap_days is not None:
+                gap = phase.gap_days
+                lo = max(lo, prev.day + _days(gap.min))
+                hi = prev.day + _days(gap.max)
+                anchor = prev.day + _days(gap.target)
+                rules.append("gap_days")
+            else:
+                lo = max(lo, prev.day + _days(1))
+            if phase.within_days is not None:
+                hi = _min(hi, first.day + _days(phase.within_days))
+                culprits.add(mains[0])
+                rules.append("within_days")
+            if step.until:
+                limit = min(first.day + _days(phase.until_days or 0), ctx.horizon)
+                optional = hi is None or hi > limit
+                hi = _min(hi, limit)
+                culprits.add(mains[0])
+                rules.append("until_days")
+        else:
+            if phase.after is not None:
+                ref = main_positions(placed, phase.after.phase)
+                if ref:
+                    ref_day = placed[ref[-1]].day
+                    lo = max(lo, ref_day + _days(phase.after.min_days))
+                    if phase.after.max_days is not None:
+                        hi = ref_day + _days(phase.after.max_days)
+                    culprits.add(ref[-1])
+                    rules.append("after")
+            elif step.phase_index > 0:
+                earlier = [i for i, p in enumerate(placed)
+                           if p.step.phase_index < step.phase_index and not p.skipped]
+                if earlier:
+                    last = max(earlier, key=lambda i: placed[i].day)
+                    lo = max(lo, placed[last].day)
+                    culprits.add(last)
+            if step.until:
+                optional = hi is None or hi > ctx.horizon
+                hi = _min(hi, ctx.horizon)
+                rules.append("horizon")
+    if step.not_before is not None:
+        t_lo = step.not_before if t_lo is None else max(t_lo, step.not_before)
+        lo = max(lo, ctx.clock.local_date(step.not_before))
+    if step.exact is not None:
+        lo = max(lo, ctx.clock.local_date(step.exact))
+    if hi is None:
+        hi = lo + _days(ctx.options.earliest_date_search_days)
+    if anchor is None or anchor < lo:
+        anchor = lo
+    if anchor > hi:
+        anchor = hi
+    return Window(lo, hi, anchor, t_lo, t_hi, culprits, optional, rules)
+
+
+def _min(a: date | None, b: date) -> date:
+    return b if a is None or b < a else a
+
+
+def _crowded(days: list[tuple[date, int]], day: date, limit: int, culprits: set[int]) -> bool:
+    """Would one more session on ``day`` put more than ``limit`` in some 7-day window?"""
+    near = [(d, i) for d, i in days if abs((d - day).days) <= 6]
+    for offset in range(7):
+        start = day - _days(6 - offset)
+        end = start + _days(6)
+        inside = [i for d, i in near if start <= d <= end]
+        if len(inside) + 1 > limit:
+            culprits.update(inside)
+            return True
+    return False
+
+
+def day_block(ctx: Context, step: Step, day: date, weekday: str, placed: list[Placed],
+              culprits: set[int]) -> tuple[str, str] | None:
+    """Day-level rules; returns (code, detail) of the first rule the day breaks."""
+    phase = step.phase
+    if step.parent is None:
+        if phase.weekdays is not None and weekday not in phase.weekdays:
+            return "weekday", ", ".join(d for d in ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                      "sun") if d in phase.weekdays)
+        if phase.max_per_week is not None:
+            days = [(placed[i].day, i) for i in main_positions(placed, phase.name)]
+            if _crowded(days, day, phase.max_per_week, culprits):
+                return "max_per_week", str(phase.max_per_week)
+    route = ctx.route(step.kind)
+    if route is not None and route.max_doses_per_7_days is not None \
+            and ctx.is_dose_kind(step.kind):
+        days = [(p.day, i) for i, p in enumerate(placed)
+                if not p.skipped and p.step.kind.route == route.code
+                and ctx.is_dose_kind(p.step.kind)]
+        if _crowded(days, day, route.max_doses_per_7_days, culprits):
+            return "max_doses_per_7_days", str(route.max_doses_per_7_days)
+    return None
+
+
+def dose_hint(ctx: Context, offsets: tuple[int, ...], t: int, placed: list[Placed],
+              culprits: set[int]) -> int:
+    """``t`` if every dose of a session starting at t keeps ``min_hours_between_doses`` from
+    every placed dose, else a lower bound on the next start that could."""
+    hours = ctx.protocol.min_hours_between_doses if ctx.protocol is not None else None
+    if not hours or not offsets:
+        return t
+    spacing = round(hours * 3600)
+    hint = t
+    for i, p in enumerate(placed):
+        for other in p.doses:
+            for off in offsets:
+                if abs(t + off - other) < spacing:
+                    culprits.add(i)
+                    if other + spacing - off > hint:
+                        hint = other + spacing - off
+    return hint

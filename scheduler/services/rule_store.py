@@ -1,0 +1,251 @@
+"""Stored rules: session kinds and versioned protocols, validated by the pure rule library.
+
+Session kinds and protocols are practice-wide (one practice, several clinics): every key may read
+them, and only unscoped managers and admins may change them, since a change reaches every clinic.
+Each protocol version freezes the session kinds it uses, so an enrollment pinned to a version
+keeps its exact rules whatever is edited later.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..models import ProtocolRecord, ProtocolVersion, SessionKindRecord
+from ..rules import templates
+from ..rules.model import Protocol, SessionKind
+from ..rules.validation import (
+    RuleValidationError,
+    parse_protocol,
+    parse_session_kind,
+    protocol_to_dict,
+    session_kind_to_dict,
+)
+from .access import CONFIGURE, READ, Principal
+from .pagination import Page, paginate
+from .transaction import atomic
+
+
+def _require_practice_wide(who: Principal) -> None:
+    who.require(CONFIGURE)
+    if who.scoped:
+        raise Forbidden("rules are practice-wide: a clinic-scoped key may not change them")
+
+
+def _invalid(exc: RuleValidationError, prefix: str = "") -> Invalid:
+    fields: dict[str, list[str]] = {}
+    for e in exc.errors:
+        path = f"{prefix}{e.path}" if e.path else (prefix.rstrip(".") or "body")
+        fields.setdefault(path, []).append(e.message)
+    message = "; ".join(f"{p}: {' '.join(m)}" for p, m in fields.items())
+    return Invalid(f"Invalid rules: {message}", fields=fields,
+                   details={"errors": [{**e.to_dict(), "path": f"{prefix}{e.path}"}
+                                       for e in exc.errors]})
+
+
+# ---------------------------------------------------------------- session kinds
+
+def known_session_kinds() -> dict[str, SessionKind]:
+    records = db.session.scalars(select(SessionKindRecord))
+    return {r.code: parse_session_kind(r.body) for r in records}
+
+
+def list_session_kinds(who: Principal, page: int, page_size: int) -> Page:
+    who.require(READ)
+    return paginate(select(SessionKindRecord).order_by(SessionKindRecord.code), page, page_size)
+
+
+def get_session_kind(who: Principal, code: str) -> SessionKindRecord:
+    who.require(READ)
+    record = db.session.get(SessionKindRecord, code)
+    if record is None:
+        raise NotFound(f"session kind {code!r} not found")
+    return record
+
+
+def create_session_kind(who: Principal, body: dict) -> SessionKindRecord:
+    _require_practice_wide(who)
+    kind = _parse_kind(body)
+    with atomic():
+        if db.session.get(SessionKindRecord, kind.code) is not None:
+            raise Conflict(f"session kind {kind.code!r} exists; PUT /session-kinds/{kind.code} "
+                           "replaces it", details={"code": kind.code})
+        record = SessionKindRecord(code=kind.code, name=kind.name,
+                                   body=session_kind_to_dict(kind))
+        db.session.add(record)
+    return record
+
+
+def replace_session_kind(who: Principal, code: str, body: dict) -> SessionKindRecord:
+    """Replace a kind and re-version every protocol that uses it, or change nothing.
+
+    Protocols pick the new definition up as a new version (booked plans keep theirs); if the new
+    definition would make any protocol invalid, the whole change is refused.
+    """
+    _require_practice_wide(who)
+    if isinstance(body, dict) and body.get("code", code) != code:
+        raise Invalid.field("code", f"must equal the code in the path ({code!r})")
+    kind = _parse_kind({**body, "code": code} if isinstance(body, dict) else body)
+    with atomic():
+        record = get_session_kind(who, code)
+        record.name, record.body = kind.name, session_kind_to_dict(kind)
+        record.version += 1
+        kinds = known_session_kinds() | {code: kind}
+        for protocol in db.session.scalars(select(ProtocolRecord).order_by(ProtocolRecord.id)):
+            current = _version(protocol.id, protocol.current_version)
+            if code not in current.session_kinds:
+                continue
+            try:
+                parsed = parse_protocol(current.body, kinds)
+            except RuleValidationError as exc:
+                raise _invalid(exc, prefix=f"(protocol {protocol.code}) ") from None
+            _add_version(protocol, parsed, kinds, who)
+    return record
+
+
+def _parse_kind(body) -> SessionKind:
+    try:
+        return parse_session_kind(body)
+    except RuleValidationError as exc:
+        raise _invalid(exc) from None
+
+
+# ---------------------------------------------------------------- protocols
+
+def list_protocols(who: Principal, page: int, page_size: int) -> Page:
+    who.require(READ)
+    return paginate(select(ProtocolRecord).order_by(ProtocolRecord.id), page, page_size)
+
+
+def get_protocol(who: Principal, protocol_id: int) -> ProtocolRecord:
+    who.require(READ)
+    record = db.session.get(ProtocolRecord, protocol_id)
+    if record is None:
+        raise NotFound(f"protocol {protocol_id} not found")
+    return record
+
+
+def get_version(who: Principal, protocol_id: int, version: int | None = None) -> ProtocolVersion:
+    record = get_protocol(who, protocol_id)
+    return _version(record.id, version or record.current_version)
+
+
+def _version(protocol_id: int, version: int) -> ProtocolVersion:
+    found = db.session.scalar(select(ProtocolVersion).where(
+        ProtocolVersion.protocol_id == protocol_id, ProtocolVersion.version == version))
+    if found is None:
+        raise NotFound(f"protocol {protocol_id} has no version {version}")
+    return found
+
+
+def load_version(version: ProtocolVersion) -> tuple[Protocol, dict[str, SessionKind]]:
+    """The exact rules of one stored version, as the engine and evaluator take them."""
+    kinds = {code: parse_session_kind(body) for code, body in version.session_kinds.items()}
+    return parse_protocol(version.body, kinds), kinds
+
+
+def create_protocol(who: Principal, body: dict) -> ProtocolVersion:
+    _require_practice_wide(who)
+    with atomic():
+        kinds = known_session_kinds()
+        protocol = _parse_protocol(body, kinds)
+        if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
+            raise Conflict(f"protocol code {protocol.code!r} is taken; PUT to make a new version",
+                           details={"code": protocol.code})
+        record = ProtocolRecord(code=protocol.code, name=protocol.name, current_version=0)
+        db.session.add(record)
+        db.session.flush()
+        version = _add_version(record, protocol, kinds, who)
+    return version
+
+
+def replace_protocol(who: Principal, protocol_id: int, body: dict) -> ProtocolVersion:
+    _require_practice_wide(who)
+    with atomic():
+        record = get_protocol(who, protocol_id)
+        # Row lock (PostgreSQL): two concurrent PUTs must not both become version n+1.
+        db.session.refresh(record, with_for_update=True)
+        if isinstance(body, dict) and body.get("code", record.code) != record.code:
+            raise Invalid.field("code", f"a protocol keeps its code ({record.code!r})")
+        body = {**body, "code": record.code} if isinstance(body, dict) else body
+        kinds = known_session_kinds()
+        protocol = _parse_protocol(body, kinds)
+        version = _add_version(record, protocol, kinds, who)
+    return version
+
+
+def _parse_protocol(body, kinds) -> Protocol:
+    try:
+        return parse_protocol(body, kinds)
+    except RuleValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _add_version(record: ProtocolRecord, protocol: Protocol, kinds: dict[str, SessionKind],
+                 who: Principal) -> ProtocolVersion:
+    used = _kinds_used(protocol)
+    record.current_version += 1
+    record.name = protocol.name
+    version = ProtocolVersion(
+        protocol_id=record.id, version=record.current_version, body=protocol_to_dict(protocol),
+        session_kinds={code: session_kind_to_dict(kinds[code]) for code in sorted(used)},
+        created_by_key_id=who.api_key_id,
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def _kinds_used(protocol: Protocol) -> set[str]:
+    used = set()
+    for phase in protocol.phases:
+        used.add(phase.session_kind)
+        if phase.follow_up:
+            used.add(phase.follow_up.session_kind)
+    return used
+
+
+# ---------------------------------------------------------------- templates
+
+def list_templates(who: Principal) -> list[dict]:
+    who.require(READ)
+    return [templates.template_document(code) for code in templates.list_templates()]
+
+
+def instantiate_template(who: Principal, template_code: str, request: dict) -> ProtocolVersion:
+    """Create a protocol from a built-in template (and any session kinds it needs)."""
+    _require_practice_wide(who)
+    if template_code not in templates.list_templates():
+        raise NotFound(f"protocol template {template_code!r} not found")
+    document = templates.template_document(template_code)
+    body = {key: document[key] for key in ("code", "name", "min_hours_between_doses", "phases")
+            if key in document}
+    body.update(request.get("overrides") or {})
+    for key in ("code", "name"):
+        if request.get(key):
+            body[key] = request[key]
+    with atomic():
+        kinds = known_session_kinds()
+        for i, kind_body in enumerate(document["session_kinds"]):
+            kind = parse_session_kind(kind_body)
+            existing = kinds.get(kind.code)
+            if existing is None:
+                db.session.add(SessionKindRecord(code=kind.code, name=kind.name,
+                                                 body=session_kind_to_dict(kind)))
+                kinds[kind.code] = kind
+            elif existing != kind:
+                raise Conflict(
+                    f"session kind {kind.code!r} exists with a different definition; the "
+                    "template would change it for every protocol. Rename or align it first.",
+                    details={"session_kind": kind.code, "path": f"session_kinds[{i}]"})
+        db.session.flush()
+        protocol = _parse_protocol(body, kinds)
+        if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
+            raise Conflict(f"protocol code {protocol.code!r} is taken; pass another \"code\"",
+                           details={"code": protocol.code})
+        record = ProtocolRecord(code=protocol.code, name=protocol.name, current_version=0)
+        db.session.add(record)
+        db.session.flush()
+        version = _add_version(record, protocol, kinds, who)
+    return version
