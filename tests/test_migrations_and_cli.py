@@ -25,8 +25,8 @@ def _assert_models_match(url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from scheduler.extensions import db
     from scheduler import models  # noqa: F401
+    from scheduler.extensions import db
 
     engine = sa.create_engine(url)
     with engine.connect() as conn:

@@ -102,7 +102,7 @@ def get_protocol_version(protocol_id, version):
 class TemplateOut(StrictSchema):
     code = fields.String()
     name = fields.String()
-    source = fields.String()
+    source = fields.Raw()
     description = fields.String()
     min_hours_between_doses = fields.Float()
     phases = fields.List(fields.Dict())

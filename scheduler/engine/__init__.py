@@ -7,6 +7,7 @@ failures raise ``PlacementError`` whose ``explanation`` says which session, whic
 resource, and the earliest workable start date.
 """
 
+from .availability import Slot, find_slots
 from .explain import Blocker, Explanation, PlacementError
 from .index import BookingIndex
 from .inputs import (
@@ -27,6 +28,7 @@ from .inputs import (
 )
 from .placement import place_plan
 from .plan import PlacedSession, Plan, RescheduleResult
+from .reschedule import reschedule
 
 __all__ = [
     "Allocation",
@@ -45,10 +47,13 @@ __all__ = [
     "RescheduleResult",
     "Room",
     "SearchOptions",
+    "Slot",
     "Shift",
     "StaffMember",
     "TimeOff",
+    "find_slots",
     "format_hhmm",
     "parse_hhmm",
     "place_plan",
+    "reschedule",
 ]

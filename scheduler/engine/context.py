@@ -79,6 +79,7 @@ class Context:
         self.patient_id = patient_id
         self.start_on = start_on
         self.horizon = horizon
+        """Last local date (inclusive) for ``until_days`` sessions."""
         self.availability = availability
         self.preferences = preferences
         self.options = options

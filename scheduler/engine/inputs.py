@@ -196,7 +196,8 @@ class Enrollment:
     patient_busy: tuple[BusyInterval, ...] = ()
     """The patient's appointments elsewhere (other enrollments, other clinics)."""
     horizon_end: date | None = None
-    """Last local date for ``until_days`` phases; default start_on + 90 days."""
+    """Exclusive end of the rolling horizon: ``until_days`` phases get sessions on local dates
+    before it (default start_on + 90 days), as ``evaluate(horizon_end=...)`` expects."""
 
     @property
     def horizon(self) -> date:

@@ -18,7 +18,7 @@ from .explain import Blocker, Explanation, PlacementError
 from .index import BookingIndex
 from .inputs import Allocation, Enrollment, Practice, SearchOptions, format_hhmm
 from .localtime import to_datetime
-from .plan import Plan, PlacedSession
+from .plan import PlacedSession, Plan
 from .search import Failure, backtrack
 from .steps import Placed, Step, main_positions
 
@@ -117,7 +117,8 @@ def make_context(practice: Practice, enrollment: Enrollment, options: SearchOpti
                  start_on: date | None = None, bookings: BookingIndex | None = None,
                  exclude: tuple[Allocation, ...] = ()) -> Context:
     return Context(practice, protocol=enrollment.protocol, patient_id=enrollment.patient_id,
-                   start_on=start_on or enrollment.start_on, horizon=enrollment.horizon,
+                   start_on=start_on or enrollment.start_on,
+                   horizon=enrollment.horizon - timedelta(days=1),
                    availability=enrollment.availability, preferences=enrollment.preferences,
                    patient_busy=enrollment.patient_busy, options=options, bookings=bookings,
                    exclude=exclude)

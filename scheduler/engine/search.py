@@ -79,7 +79,7 @@ class StepSearch:
         prefs = self.ctx.preferences
         finder = self.ctx.finder
         series = self._series()
-        old = self.step.keep[1] if self.step.keep is not None else None
+        old = self.step.prefer
         favourite_room = []
         if old is not None and old.room_id is not None:
             favourite_room.append(old.room_id)
@@ -167,7 +167,18 @@ class StepSearch:
         if not starts:
             return
         tried: set[int] = set()
-        pivot = 0
+        avoid = self.step.avoid
+        if avoid:
+            duration = self.step.spec.duration
+            clean = [t for t in starts
+                     if not any(s < t + duration and t < e for s, e in avoid)]
+            if clean and len(clean) < len(starts):
+                yield from self._day_pass(clean, info, preferred, tried)
+        yield from self._day_pass(starts, info, preferred, tried)
+
+    def _day_pass(self, starts: list[int], info: LocalDay, preferred: int | None,
+                  tried: set[int]) -> Iterator[Placed]:
+        """The start closest to the preferred time, then the day's earliest and latest."""
         if preferred is not None:
             target = self.ctx.clock.window(info.date, preferred, preferred)[0]
             pivot = bisect_left(starts, target)
@@ -177,8 +188,9 @@ class StepSearch:
             best = before if before is not None else after
             if best is None:
                 return
-            tried.add(best.start)
-            yield best
+            if best.start not in tried:
+                tried.add(best.start)
+                yield best
         first = self._forward(starts, 0, info)
         if first is None:
             return
@@ -187,6 +199,7 @@ class StepSearch:
             yield first
         last = self._backward(starts, len(starts) - 1, info, None, None)
         if last is not None and last.start not in tried:
+            tried.add(last.start)
             yield last
 
     def _forward(self, starts: list[int], index: int, info: LocalDay) -> Placed | None:

@@ -15,13 +15,7 @@ from importlib import resources
 from typing import Any
 
 from .model import Protocol, SessionKind
-from .validation import (
-    FieldError,
-    RuleValidationError,
-    _Errors,
-    _read_protocol,
-    _read_session_kind,
-)
+from .validation import FieldError, RuleValidationError, parse_protocol_bundle
 
 _DIRECTORY = "templates"
 
@@ -78,16 +72,8 @@ def load_template(
     document = template_document(code)
     if overrides:
         document = apply_overrides(document, overrides)
-    errors = _Errors()
-    raw_kinds = document.pop("session_kinds", [])
-    kinds: dict[str, SessionKind] = {}
-    for i, raw in enumerate(raw_kinds):
-        kind = _read_session_kind(errors, raw, f"session_kinds[{i}]")
-        if kind is not None:
-            kinds[kind.code] = kind
-    protocol = _read_protocol(errors, document, "", kinds)
-    errors.raise_if_any()
-    return protocol, kinds, _metadata({**document, "session_kinds": raw_kinds})
+    protocol, kinds = parse_protocol_bundle(document)
+    return protocol, kinds, _metadata(document)
 
 
 def apply_overrides(document: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

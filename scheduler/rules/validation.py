@@ -493,6 +493,40 @@ def parse_protocol(data: Any, session_kinds: Mapping[str, SessionKind]) -> Proto
     return protocol
 
 
+def parse_protocol_bundle(
+    data: Any, known_kinds: Mapping[str, SessionKind] | None = None
+) -> tuple[Protocol, dict[str, SessionKind]]:
+    """A protocol document that carries its own ``session_kinds`` list (the template shape).
+
+    Phases may use the bundled kinds and ``known_kinds``; a bundled kind wins over a known one of
+    the same code. Returns the protocol and the bundled kinds; every problem is in one error.
+    """
+    errors = _Errors()
+    kinds = dict(known_kinds or {})
+    bundled: dict[str, SessionKind] = {}
+    document = dict(data) if isinstance(data, Mapping) else data
+    if isinstance(document, dict):
+        raw_kinds = document.pop("session_kinds", [])
+        if not isinstance(raw_kinds, (list, tuple)):
+            errors.add("session_kinds", "type", f"must be a list, got {_describe(raw_kinds)}")
+            raw_kinds = []
+        for i, raw in enumerate(raw_kinds):
+            kind = _read_session_kind(errors, raw, f"session_kinds[{i}]")
+            if kind is None:
+                continue
+            if kind.code in bundled:
+                errors.add(
+                    f"session_kinds[{i}].code",
+                    "session_kind.duplicate",
+                    f"session kind {kind.code!r} is listed twice",
+                )
+            bundled[kind.code] = kind
+    kinds.update(bundled)
+    protocol = _read_protocol(errors, document, "", kinds)
+    errors.raise_if_any()
+    return protocol, bundled
+
+
 @dataclass
 class _PhaseDraft:
     """What parsed of one phase; ``phase`` is set only when the whole phase is valid."""

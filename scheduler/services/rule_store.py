@@ -210,37 +210,38 @@ def _kinds_used(protocol: Protocol) -> set[str]:
 
 def list_templates(who: Principal) -> list[dict]:
     who.require(READ)
-    return [templates.template_document(code) for code in templates.list_templates()]
+    return [templates.template_document(code) for code in templates.template_codes()]
 
 
 def instantiate_template(who: Principal, template_code: str, request: dict) -> ProtocolVersion:
-    """Create a protocol from a built-in template (and any session kinds it needs)."""
+    """Create a protocol from a built-in template, adding the session kinds it needs.
+
+    ``overrides`` is a JSON merge patch over the template (phases may be patched by name); an
+    existing session kind with the same code but another definition is refused rather than
+    silently changed for every protocol that uses it.
+    """
     _require_practice_wide(who)
-    if template_code not in templates.list_templates():
+    if template_code not in templates.template_codes():
         raise NotFound(f"protocol template {template_code!r} not found")
-    document = templates.template_document(template_code)
-    body = {key: document[key] for key in ("code", "name", "min_hours_between_doses", "phases")
-            if key in document}
-    body.update(request.get("overrides") or {})
-    for key in ("code", "name"):
-        if request.get(key):
-            body[key] = request[key]
+    overrides = dict(request.get("overrides") or {})
+    overrides.update({key: request[key] for key in ("code", "name") if request.get(key)})
+    try:
+        protocol, template_kinds, _meta = templates.load_template(template_code, overrides)
+    except RuleValidationError as exc:
+        raise _invalid(exc, prefix="overrides.") from None
     with atomic():
         kinds = known_session_kinds()
-        for i, kind_body in enumerate(document["session_kinds"]):
-            kind = parse_session_kind(kind_body)
-            existing = kinds.get(kind.code)
+        for code, kind in sorted(template_kinds.items()):
+            existing = kinds.get(code)
             if existing is None:
-                db.session.add(SessionKindRecord(code=kind.code, name=kind.name,
+                db.session.add(SessionKindRecord(code=code, name=kind.name,
                                                  body=session_kind_to_dict(kind)))
-                kinds[kind.code] = kind
+                kinds[code] = kind
             elif existing != kind:
                 raise Conflict(
-                    f"session kind {kind.code!r} exists with a different definition; the "
-                    "template would change it for every protocol. Rename or align it first.",
-                    details={"session_kind": kind.code, "path": f"session_kinds[{i}]"})
-        db.session.flush()
-        protocol = _parse_protocol(body, kinds)
+                    f"session kind {code!r} exists with a different definition; the template "
+                    "would change it for every protocol that uses it. PUT the kind or override "
+                    "the template's session_kinds first.", details={"session_kind": code})
         if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
             raise Conflict(f"protocol code {protocol.code!r} is taken; pass another \"code\"",
                            details={"code": protocol.code})

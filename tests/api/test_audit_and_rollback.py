@@ -54,7 +54,7 @@ def test_crash_mid_write_leaves_nothing(api, monkeypatch):
 
     def flush_then_fail(who, shifts):
         db.session.flush()
-        built = real_build(who, shifts)
+        real_build(who, shifts)
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(practice, "_build_shifts", flush_then_fail)

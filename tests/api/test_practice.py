@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -259,7 +259,7 @@ def booked(app, api):
     nurse = api.post("/staff", staff_body(clinic["id"]))
     idle = api.post("/staff", staff_body(clinic["id"]))
     patient = api.post("/patients", patient_body(clinic["id"]))
-    start = datetime.now(timezone.utc) + timedelta(days=3)
+    start = datetime.now(UTC) + timedelta(days=3)
     end = start + timedelta(hours=1)
     with app.app_context():
         appt = Appointment(patient_id=patient["id"], clinic_id=clinic["id"],

@@ -1,0 +1,92 @@
+"""Moving one session of a placed plan, shifting later sessions only as far as the rules need.
+
+Sessions before the moved one (in plan order) stay exactly as they are. The moved session goes
+to the exact start asked for, or to the earliest workable start at or after ``not_before``.
+Every later session keeps its time and resources if all rules and its resources still hold;
+otherwise it is re-placed as close as possible to its old start, with the same backtracking as
+a new plan. The plan's own allocations (if the bookings passed in contain them) never block it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .context import as_index
+from .explain import PlacementError
+from .inputs import Enrollment, Practice, SearchOptions
+from .localtime import to_seconds
+from .placement import explain_failure, make_context, to_plan
+from .plan import Plan, RescheduleResult
+from .resources import Assignment
+from .search import backtrack
+from .steps import Placed, Step
+
+
+def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_key: str, *,
+               start: datetime | None = None, not_before: datetime | None = None,
+               options: SearchOptions = SearchOptions()) -> RescheduleResult:
+    if (start is None) == (not_before is None):
+        raise ValueError("give exactly one of start and not_before")
+    keys = [s.key for s in plan.sessions]
+    if session_key not in keys:
+        raise KeyError(f"no session {session_key!r} in the plan")
+    moved = keys.index(session_key)
+    ctx = make_context(practice, enrollment, options, bookings=as_index(practice.bookings),
+                       exclude=tuple(plan.allocations()))
+    protocol = enrollment.protocol
+    phase_index = {p.name: i for i, p in enumerate(protocol.phases)}
+    steps: list[Step] = []
+    numbers: dict[str, int] = {}
+    olds: list[tuple[int, Assignment]] = []
+    for session in plan.sessions:
+        if session.phase not in phase_index:
+            raise ValueError(f"session {session.key}: phase {session.phase!r} not in protocol")
+        index = phase_index[session.phase]
+        phase = protocol.phases[index]
+        kind = ctx.kind(session.kind)
+        parent = keys.index(session.follow_up_of) if session.follow_up_of else None
+        if parent is None:
+            numbers[phase.name] = numbers.get(phase.name, 0) + 1
+        number = numbers.get(phase.name, 0) if parent is None else steps[parent].number
+        step = Step(session.key, index, phase, number, kind, ctx.spec(kind), parent=parent)
+        begin = to_seconds(session.start)
+        allocations = tuple((a.resource_type, a.resource_id, a.unit, to_seconds(a.start),
+                             to_seconds(a.end)) for a in session.allocations
+                            if a.resource_type != "patient")
+        old = Assignment(session.room_id, tuple(session.staff_ids), allocations)
+        olds.append((begin, old))
+        step.prefer = old
+        if len(steps) > moved:
+            step.keep = (begin, old)
+            step.near = begin
+        steps.append(step)
+    spans = [(to_seconds(s.start), to_seconds(s.end)) for s in plan.sessions]
+    for i in range(moved, len(steps)):
+        steps[i].avoid = tuple(spans[i + 1:])
+    target = steps[moved]
+    if start is not None:
+        target.exact = to_seconds(start)
+    else:
+        target.not_before = to_seconds(not_before)
+        target.near = None
+    fixed = []
+    for step, session, (begin, old) in zip(steps[:moved], plan.sessions, olds, strict=False):
+        offsets = ctx.dose_offsets(step.kind)
+        end = to_seconds(session.end)
+        allocations = old.allocations
+        if enrollment.patient_id is not None:
+            allocations = allocations + (("patient", enrollment.patient_id, 0, begin, end),)
+        fixed.append(Placed(step, begin, end, ctx.clock.local_date(begin),
+                            tuple(begin + o for o in offsets), old, allocations))
+
+    def next_step(placed: list[Placed]) -> Step | None:
+        return steps[len(placed)] if len(placed) < len(steps) else None
+
+    placed, failure = backtrack(ctx, next_step, fixed)
+    if placed is None:
+        raise PlacementError(explain_failure(ctx, failure, None, False))
+    new_plan = to_plan(ctx, placed)
+    changed = tuple(new for new, old in zip(new_plan.sessions, plan.sessions, strict=True)
+                    if new.start != old.start or set(new.allocations) != set(old.allocations)
+                    or new.key == session_key)
+    return RescheduleResult(new_plan, changed)
