@@ -10,6 +10,7 @@ from .booking import (
     Enrollment,
 )
 from .clinic import Clinic
+from .idempotency import IdempotencyRecord
 from .patient import Patient
 from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .room import Room
@@ -17,7 +18,7 @@ from .staff import Shift, StaffMember, TimeOff
 
 __all__ = [
     "APPOINTMENT_STATUSES", "OCCUPYING_STATUSES", "ROLES", "Allocation", "ApiKey",
-    "Appointment", "AuditEntry", "Clinic", "Enrollment", "Patient", "ProtocolRecord",
+    "Appointment", "AuditEntry", "Clinic", "Enrollment", "IdempotencyRecord", "Patient", "ProtocolRecord",
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",
 ]
