@@ -29,6 +29,26 @@ class Config:
     # Base URL used to build absolute feed URLs; defaults to the request's host.
     PUBLIC_BASE_URL = os.environ.get("REGIMEN_PUBLIC_BASE_URL")
 
+    # iCal feeds: the window of days shown around today, how long cancelled/no-show
+    # appointments stay visible as STATUS:CANCELLED, and how often clients should poll.
+    FEED_PAST_DAYS = int(os.environ.get("REGIMEN_FEED_PAST_DAYS", "30"))
+    FEED_FUTURE_DAYS = int(os.environ.get("REGIMEN_FEED_FUTURE_DAYS", "365"))
+    FEED_CANCELLED_DAYS = int(os.environ.get("REGIMEN_FEED_CANCELLED_DAYS", "14"))
+    FEED_REFRESH_MINUTES = int(os.environ.get("REGIMEN_FEED_REFRESH_MINUTES", "60"))
+
+    # Background jobs (``flask --app wsgi scheduler run``): how often each runs, in seconds.
+    JOB_EXPIRE_HOLDS_SECONDS = int(os.environ.get("REGIMEN_JOB_EXPIRE_HOLDS_SECONDS", "60"))
+    JOB_EXTEND_HORIZONS_SECONDS = int(
+        os.environ.get("REGIMEN_JOB_EXTEND_HORIZONS_SECONDS", "3600"))
+    JOB_FLAG_OVERDUE_SECONDS = int(os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_SECONDS", "300"))
+    # A booked appointment this long past its end without a check-in is flagged as overdue.
+    OVERDUE_GRACE_MINUTES = int(os.environ.get("REGIMEN_OVERDUE_GRACE_MINUTES", "60"))
+    # A run that starts this late (process paused, machine asleep) still runs, once.
+    JOB_MISFIRE_GRACE_SECONDS = int(os.environ.get("REGIMEN_JOB_MISFIRE_GRACE_SECONDS", "300"))
+    # A standby scheduler process retries the runner election this often.
+    SCHEDULER_ELECTION_RETRY_SECONDS = int(
+        os.environ.get("REGIMEN_SCHEDULER_ELECTION_RETRY_SECONDS", "15"))
+
     # flask-smorest / OpenAPI
     API_TITLE = "Regimen"
     API_VERSION = "v1"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:03:16.683309
+Create Date: 2026-11-22 13:05:36.058642
 
 """
 from alembic import op
@@ -42,6 +42,18 @@ def upgrade():
     sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint('length(name) > 0', name='ck_clinics_name_nonempty'),
     sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('job_runs',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('last_started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sa.String(length=10), nullable=True),
+    sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('last_result', sa.Integer(), nullable=True),
+    sa.Column('runner', sa.String(length=200), nullable=True),
+    sa.Column('next_run_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("outcome IS NULL OR outcome IN ('running', 'ok', 'error')", name='ck_job_runs_outcome'),
+    sa.PrimaryKeyConstraint('name')
     )
     op.create_table('protocols',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -96,6 +108,28 @@ def upgrade():
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
         batch_op.create_index('ix_audit_log_entity', ['entity_type', 'entity_id'], unique=False)
+
+    op.create_table('feeds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('scope_id', sa.Integer(), nullable=False),
+    sa.Column('clinic_id', sa.Integer(), nullable=True),
+    sa.Column('privacy', sa.String(length=10), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_by_key_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('rotated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("privacy IN ('busy', 'details')", name='ck_feeds_privacy'),
+    sa.CheckConstraint("scope IN ('clinic', 'room', 'staff', 'patient')", name='ck_feeds_scope'),
+    sa.CheckConstraint("scope IN ('staff', 'patient') OR clinic_id IS NOT NULL", name='ck_feeds_clinic_for_place_scopes'),
+    sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], ),
+    sa.ForeignKeyConstraint(['created_by_key_id'], ['api_keys.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('feeds', schema=None) as batch_op:
+        batch_op.create_index('ix_feeds_clinic', ['clinic_id'], unique=False)
 
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -233,6 +267,7 @@ def upgrade():
     sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('overdue_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('held', 'booked', 'checked_in', 'completed', 'cancelled', 'no_show')", name='ck_appointments_status'),
@@ -315,6 +350,10 @@ def downgrade():
 
     op.drop_table('patients')
     op.drop_table('idempotency_keys')
+    with op.batch_alter_table('feeds', schema=None) as batch_op:
+        batch_op.drop_index('ix_feeds_clinic')
+
+    op.drop_table('feeds')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_entity')
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
@@ -324,6 +363,7 @@ def downgrade():
     op.drop_table('staff')
     op.drop_table('session_kinds')
     op.drop_table('protocols')
+    op.drop_table('job_runs')
     op.drop_table('clinics')
     op.drop_table('api_keys')
     # ### end Alembic commands ###

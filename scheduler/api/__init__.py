@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from . import audit, clinics, patients, rooms, rules, staff
+from . import appointments, audit, clinics, enrollments, patients, rooms, rules, staff
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
 
-BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, audit.blp]
+BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
+              appointments.blp, audit.blp]
 
 
 def register_api(app: Flask) -> None:

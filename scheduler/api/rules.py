@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from ..services import rule_store
+from ..services import impact, rule_store
 from .common import PAGINATION_HEADER_DOC, json_body, make_blueprint, page_headers, principal
 from .schemas.common import PageArgs, StrictSchema
 from .schemas.rules import (
@@ -120,3 +120,33 @@ def list_templates():
 @blp.response(201, ProtocolOut)
 def instantiate_template(args, code):
     return version_out(rule_store.instantiate_template(principal(), code, args))
+
+
+class ImpactViolation(StrictSchema):
+    rule = fields.String()
+    message = fields.String()
+    appointment_ids = fields.List(fields.Integer())
+
+
+class ImpactAffected(StrictSchema):
+    enrollment_id = fields.Integer()
+    patient_id = fields.Integer()
+    clinic_id = fields.Integer()
+    protocol_version = fields.Integer()
+    violations = fields.List(fields.Nested(ImpactViolation))
+
+
+class ImpactOut(StrictSchema):
+    protocol_id = fields.Integer()
+    current_version = fields.Integer()
+    proposed_valid = fields.Boolean()
+    checked_enrollments = fields.Integer()
+    affected = fields.List(fields.Nested(ImpactAffected))
+
+
+@blp.route("/protocols/<int:protocol_id>/impact", methods=["POST"])
+@blp.doc(**_body_doc(ProtocolDoc))
+@blp.response(200, ImpactOut)
+def protocol_impact(protocol_id):
+    """Dry run: which booked future appointments the proposed rules would break. Changes nothing."""
+    return impact.protocol_impact(principal(), protocol_id, json_body())

@@ -98,6 +98,7 @@ class Context:
         self.budget = Budget(options)
         self._day_starts: dict[tuple[date, int], DayStarts] = {}
         self._dose_offsets: dict[str, tuple[int, ...]] = {}
+        self.lookahead: dict[tuple, bool] = {}
         self._hours = {code: sorted(windows) for code, windows in practice.clinic.hours.items()}
 
     # -- kinds and routes ---------------------------------------------------------------

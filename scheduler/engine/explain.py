@@ -24,6 +24,7 @@ BLOCKER_WORDS = {
     "max_doses_per_7_days": "the route allows only {detail} doses in 7 days",
     "min_hours_between_doses": "less than {detail} h after or before another dose",
     "window": "the rules leave no day for it ({detail})",
+    "series": "the rest of the series would not fit ({detail} and open days)",
     "certification": "the clinic lacks the {detail} certification",
     "room_features": "no room at the clinic has {detail}",
     "staff_role": "no {detail} works at the clinic",

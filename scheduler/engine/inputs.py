@@ -210,6 +210,9 @@ class SearchOptions:
 
     grid_minutes: int = 15
     """Candidate start times are local wall-clock times on this grid from local midnight."""
+    start_within_days: int = 14
+    """The plan's first session lies within this many days of the start date; beyond it the
+    placement fails and explains the earliest start date that would work instead."""
     max_backtracks: int = 400
     max_evaluations: int = 40_000
     """Candidate start times checked against resources, per placement attempt."""

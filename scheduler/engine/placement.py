@@ -166,6 +166,7 @@ def earliest_start(practice: Practice, enrollment: Enrollment, options: SearchOp
     earliest among those the search probed; each attempt runs with a reduced budget.
     """
     cheap = SearchOptions(grid_minutes=options.grid_minutes,
+                          start_within_days=options.start_within_days,
                           max_backtracks=max(20, options.max_backtracks // 8),
                           max_evaluations=max(2000, options.max_evaluations // 8),
                           earliest_date_search_days=options.earliest_date_search_days,

@@ -24,7 +24,7 @@ from .context import Context, SearchLimit
 from .explain import Tally
 from .localtime import LocalDay
 from .resources import AllocTuple, Assignment, Miss
-from .spacing import Window, day_block, dose_hint, window_for
+from .spacing import Window, day_block, dose_hint, series_can_finish, window_for
 from .steps import Placed, Step
 
 NextStep = Callable[[list[Placed]], Step | None]
@@ -49,14 +49,27 @@ class StepSearch:
         self.position = len(placed)
         self.window = window_for(ctx, step, placed)
         self.culprits: set[int] = set(self.window.culprits)
+        """Placed sessions whose DATE contributed to rejecting candidates."""
+        self.time_culprits: set[int] = set(self.window.time_culprits)
+        """Placed sessions whose TIME or resources did (moving them within their day may help)."""
+        self._skip_day: date | None = None
+        self.last_day: date | None = None
         self.tally = Tally()
         self.room_order, self.staff_order = self._resource_orders()
         self._offsets = ctx.dose_offsets(step.kind)
         self._candidates = self._generate()
         self._skip_offered = False
 
+    def skip_day(self, day: date) -> None:
+        """Later steps failed for reasons that only this session's date can change."""
+        self._skip_day = day
+
     def next(self) -> Placed | None:
         found = next(self._candidates, None)
+        while found is not None and found.day == self._skip_day:
+            found = next(self._candidates, None)
+        if found is not None:
+            self.last_day = found.day
         if found is None and self.window.optional and not self._skip_offered:
             self._skip_offered = True
             return Placed(self.step, 0, 0, self.window.day_lo, (), None)
@@ -146,6 +159,9 @@ class StepSearch:
         if block is not None:
             self.tally.day(*block)
             return []
+        if not series_can_finish(ctx, step, info.date, self.placed, self.culprits):
+            self.tally.day("series", ", ".join(r for r in ("gap_days", "within_days")))
+            return []
         day_starts = ctx.day_starts(info, step.spec.duration)
         starts = day_starts.starts
         if not starts:
@@ -174,6 +190,8 @@ class StepSearch:
                      if not any(s < t + duration and t < e for s, e in avoid)]
             if clean and len(clean) < len(starts):
                 yield from self._day_pass(clean, info, preferred, tried)
+                if self._skip_day == info.date:
+                    return
         yield from self._day_pass(starts, info, preferred, tried)
 
     def _day_pass(self, starts: list[int], info: LocalDay, preferred: int | None,
@@ -191,12 +209,16 @@ class StepSearch:
             if best.start not in tried:
                 tried.add(best.start)
                 yield best
+        if self._skip_day == info.date:
+            return
         first = self._forward(starts, 0, info)
         if first is None:
             return
         if first.start not in tried:
             tried.add(first.start)
             yield first
+        if self._skip_day == info.date:
+            return
         last = self._backward(starts, len(starts) - 1, info, None, None)
         if last is not None and last.start not in tried:
             tried.add(last.start)
@@ -233,16 +255,16 @@ class StepSearch:
         ctx.budget.evaluate()
         codes: list[str] = []
         hint = t
-        dose = dose_hint(ctx, self._offsets, t, self.placed, self.culprits)
+        dose = dose_hint(ctx, self._offsets, t, self.placed, self.time_culprits)
         if dose != t:
             codes.append("min_hours_between_doses")
             hint = dose
-        free_at = ctx.occupancy.next_free(ctx.patient_key, t, spec.duration, self.culprits)
+        free_at = ctx.occupancy.next_free(ctx.patient_key, t, spec.duration, self.time_culprits)
         if free_at != t:
             codes.append("patient_busy")
             hint = max(hint, free_at)
         found = ctx.finder.find(spec, t, info, room_order=self.room_order,
-                                staff_order=self.staff_order, blockers=self.culprits)
+                                staff_order=self.staff_order, blockers=self.time_culprits)
         if isinstance(found, Miss):
             codes.extend(found.codes)
             hint = max(hint, found.hint)
@@ -299,15 +321,16 @@ class StepSearch:
             return None
         if ctx.fits(info, start, self.step.spec.duration):
             return None
-        if dose_hint(ctx, self._offsets, start, self.placed, self.culprits) != start:
+        if dose_hint(ctx, self._offsets, start, self.placed, self.time_culprits) != start:
             return None
         spec = self.step.spec
-        if ctx.occupancy.next_free(ctx.patient_key, start, spec.duration, self.culprits) != start:
+        if ctx.occupancy.next_free(ctx.patient_key, start, spec.duration,
+                                   self.time_culprits) != start:
             return None
         for rtype, rid, unit, s, e in old.allocations:
             if rtype == "patient":
                 continue
-            if ctx.occupancy.next_free((rtype, rid, unit), s, e - s, self.culprits) != s:
+            if ctx.occupancy.next_free((rtype, rid, unit), s, e - s, self.time_culprits) != s:
                 return None
         if spec.prescriber_on_site and ctx.finder._prescriber_hint(spec, start, info) != start:
             return None
@@ -364,7 +387,8 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
     if step is None:
         return placed, None
     searches = [StepSearch(ctx, step, placed)]
-    conflicts: list[set[int]] = [set()]
+    day_conflicts: list[set[int]] = [set()]
+    time_conflicts: list[set[int]] = [set()]
     deepest: Failure | None = None
     deepest_position = -1
     try:
@@ -378,24 +402,31 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
                 if step is None:
                     return placed, None
                 searches.append(StepSearch(ctx, step, placed))
-                conflicts.append(set())
+                day_conflicts.append(set())
+                time_conflicts.append(set())
                 continue
             position = len(placed)
             if position >= deepest_position:
                 deepest = Failure(search.step, search.window, search.tally)
                 deepest_position = position
-            culprits = {c for c in search.culprits | conflicts[-1] if base <= c < position}
-            if not culprits:
+            by_day = {c for c in search.culprits | day_conflicts[-1] if base <= c < position}
+            by_time = {c for c in search.time_culprits | time_conflicts[-1]
+                       if base <= c < position}
+            if not by_day and not by_time:
                 return None, deepest
             ctx.budget.backtrack()
-            target = max(culprits)
+            target = max(by_day | by_time)
             for gone in range(len(placed) - 1, target - 1, -1):
                 ctx.occupancy.plan.remove_owner(gone)
                 placed.pop()
             keep = target - base + 1
             del searches[keep:]
-            del conflicts[keep:]
-            conflicts[-1] |= culprits - {target}
+            del day_conflicts[keep:]
+            del time_conflicts[keep:]
+            day_conflicts[-1] |= by_day - {target}
+            time_conflicts[-1] |= by_time - {target}
+            if target not in by_time:
+                searches[-1].skip_day(searches[-1].last_day)
     except SearchLimit:
         if deepest is None:
             search = searches[-1]

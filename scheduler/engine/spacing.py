@@ -29,6 +29,9 @@ class Window:
     t_lo: int | None = None
     t_hi: int | None = None
     culprits: set[int] = field(default_factory=set)
+    """Placed sessions whose local DATE bounds the window."""
+    time_culprits: set[int] = field(default_factory=set)
+    """Placed sessions whose exact TIME bounds it (a follow-up's parent)."""
     optional: bool = False
     rules: list[str] = field(default_factory=list)
     """Which rules bound the window, for explanations ('gap_days', 'within_days', ...)."""
@@ -44,6 +47,7 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
     anchor: date | None = None
     t_lo = t_hi = None
     culprits: set[int] = set()
+    time_culprits: set[int] = set()
     rules: list[str] = []
     optional = False
     phase = step.phase
@@ -55,7 +59,7 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
         t_hi = parent.end + round(follow.max_hours * 3600)
         lo = max(lo, ctx.clock.local_date(t_lo))
         hi = ctx.clock.local_date(t_hi)
-        culprits.add(step.parent)
+        time_culprits.add(step.parent)
         rules.append("follow_up")
     else:
         mains = main_positions(placed, phase.name)
@@ -101,6 +105,9 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
                 optional = hi is None or hi > ctx.horizon
                 hi = _min(hi, ctx.horizon)
                 rules.append("horizon")
+    if not placed and step.phase_index == 0 and step.prefer is None and hi is None:
+        hi = ctx.start_on + _days(ctx.options.start_within_days)
+        rules.append("start_within_days")
     if step.not_before is not None:
         t_lo = step.not_before if t_lo is None else max(t_lo, step.not_before)
         lo = max(lo, ctx.clock.local_date(step.not_before))
@@ -112,7 +119,7 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
         anchor = lo
     if anchor > hi:
         anchor = hi
-    return Window(lo, hi, anchor, t_lo, t_hi, culprits, optional, rules)
+    return Window(lo, hi, anchor, t_lo, t_hi, culprits, time_culprits, optional, rules)
 
 
 def _min(a: date | None, b: date) -> date:
@@ -172,3 +179,55 @@ def dose_hint(ctx: Context, offsets: tuple[int, ...], t: int, placed: list[Place
                     if other + spacing - off > hint:
                         hint = other + spacing - off
     return hint
+
+
+def series_can_finish(ctx: Context, step: Step, day: date, placed: list[Placed],
+                      culprits: set[int]) -> bool:
+    """Day-level lookahead for a ``count`` phase: with this session on ``day``, can the rest of
+    the series still find open days that keep ``gap_days`` and ``within_days``?
+
+    Resources are ignored (they only make it harder), so a False is certain; it prunes whole
+    subtrees that closures or weekday rules doom, long before the last session would notice.
+    """
+    phase = step.phase
+    if step.parent is not None or phase.count is None or phase.gap_days is None:
+        return True
+    mains = main_positions(placed, phase.name)
+    remaining = phase.count - len(mains) - 1
+    if remaining <= 0:
+        return True
+    first = placed[mains[0]].day if mains else day
+    gap = phase.gap_days
+    deadline = day + _days(remaining * gap.max)
+    if phase.within_days is not None:
+        deadline = min(deadline, first + _days(phase.within_days))
+    key = (step.phase_index, remaining, day, deadline, step.spec.duration)
+    cached = ctx.lookahead.get(key)
+    if cached is None:
+        cached = _reachable(ctx, step, day, remaining, deadline)
+        ctx.lookahead[key] = cached
+    if not cached and mains and phase.within_days is not None:
+        culprits.add(mains[0])
+    return cached
+
+
+def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: date) -> bool:
+    gap = step.phase.gap_days
+    weekdays = step.phase.weekdays
+    reach = {day}
+    for _ in range(remaining):
+        following: set[date] = set()
+        for d in reach:
+            for g in range(gap.min, gap.max + 1):
+                candidate = d + _days(g)
+                if candidate > deadline or candidate in following:
+                    continue
+                info = ctx.day(candidate)
+                if weekdays is not None and info.weekday not in weekdays:
+                    continue
+                if ctx.day_starts(info, step.spec.duration).starts:
+                    following.add(candidate)
+        if not following:
+            return False
+        reach = following
+    return True

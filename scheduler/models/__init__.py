@@ -10,7 +10,9 @@ from .booking import (
     Enrollment,
 )
 from .clinic import Clinic
+from .feed import FEED_PRIVACY, FEED_SCOPES, Feed
 from .idempotency import IdempotencyRecord
+from .job_run import JOB_OUTCOMES, JobRun
 from .patient import Patient
 from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .room import Room
@@ -18,7 +20,9 @@ from .staff import Shift, StaffMember, TimeOff
 
 __all__ = [
     "APPOINTMENT_STATUSES", "OCCUPYING_STATUSES", "ROLES", "Allocation", "ApiKey",
-    "Appointment", "AuditEntry", "Clinic", "Enrollment", "IdempotencyRecord", "Patient", "ProtocolRecord",
+    "Appointment", "AuditEntry", "Clinic", "Enrollment", "IdempotencyRecord", "Patient",
+    "ProtocolRecord",
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",
+    "FEED_PRIVACY", "FEED_SCOPES", "Feed", "JOB_OUTCOMES", "JobRun",
 ]

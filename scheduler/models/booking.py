@@ -85,6 +85,8 @@ class Appointment(Timestamped, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="held")
     # Bumped on every change a calendar subscriber should see (iCal SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0)
+    # Set by the overdue job: still booked long after its end, nobody checked the patient in.
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     enrollment = relationship("Enrollment", back_populates="appointments")
     allocations = relationship(

@@ -80,7 +80,7 @@ def evaluate(
     complete: bool = True,
     horizon_end: date | None = None,
 ) -> list[Violation]:
-    """Every violation of ``protocol`` by ``sessions`` (one patient's plan), earliest first.
+    """Every violation of ``protocol`` by ``sessions`` (one patient's plan), in time order.
 
     ``complete`` also demands what a whole plan must have: each ``count`` phase exactly full and a
     follow-up for every parent; with ``horizon_end`` (exclusive), open-ended phases must reach it
@@ -102,9 +102,7 @@ def evaluate(
     found += _dose_spacing(protocol, plan)
     found += _route_caps(plan)
     found += _overlaps(plan)
-    first_start = {s.key: plan.utc_start(s) for s in sessions}
-    never = datetime.max.replace(tzinfo=UTC)
-    return sorted(found, key=lambda v: min((first_start[k] for k in v.sessions), default=never))
+    return sorted(found, key=plan.chronological)
 
 
 class _Plan:
@@ -143,6 +141,14 @@ class _Plan:
             parent = self.by_key.get(s.follow_up_of)
             if parent is not None and parent.key in self.labels:
                 self.labels[s.key] = f"{s.kind} after {self.labels[parent.key]}"
+
+    def chronological(self, violation: Violation) -> tuple[datetime, datetime]:
+        """Sort key: by the first session involved, then by the last (no session: at the end)."""
+        starts = [self.utc_start(self.by_key[k]) for k in violation.sessions]
+        if not starts:
+            never = datetime.max.replace(tzinfo=UTC)
+            return never, never
+        return min(starts), max(starts)
 
     def label(self, s: SessionInstance) -> str:
         return self.labels.get(s.key, s.key)
@@ -325,9 +331,11 @@ def _until_days(
             )
     if not (complete and horizon_end and phase.gap_days):
         return
-    # Sessions are due up to the horizon, or up to first + until_days when that comes sooner.
+    # Sessions are due up to the horizon, or until the phase's span (until_days, or within_days
+    # when shorter) is used up, whichever comes first.
     last = parents[-1]
-    end = min(horizon_end, limit + timedelta(days=1))
+    span = min(phase.until_days, phase.within_days or phase.until_days)
+    end = min(horizon_end, first + timedelta(days=span + 1))
     due = plan.day(last) + timedelta(days=phase.gap_days.max)
     if due < end:
         over = (end - plan.day(last)).days - phase.gap_days.max

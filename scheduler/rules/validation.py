@@ -502,7 +502,7 @@ def parse_protocol_bundle(
     the same code. Returns the protocol and the bundled kinds; every problem is in one error.
     """
     errors = _Errors()
-    kinds = dict(known_kinds or {})
+    kinds: dict[str, SessionKind | None] = dict(known_kinds or {})
     bundled: dict[str, SessionKind] = {}
     document = dict(data) if isinstance(data, Mapping) else data
     if isinstance(document, dict):
@@ -513,6 +513,9 @@ def parse_protocol_bundle(
         for i, raw in enumerate(raw_kinds):
             kind = _read_session_kind(errors, raw, f"session_kinds[{i}]")
             if kind is None:
+                code = raw.get("code") if isinstance(raw, Mapping) else None
+                if isinstance(code, str):
+                    kinds[code] = None  # known, but broken: phases naming it say nothing more
                 continue
             if kind.code in bundled:
                 errors.add(
@@ -521,7 +524,8 @@ def parse_protocol_bundle(
                     f"session kind {kind.code!r} is listed twice",
                 )
             bundled[kind.code] = kind
-    kinds.update(bundled)
+    for code, kind in bundled.items():
+        kinds[code] = kind
     protocol = _read_protocol(errors, document, "", kinds)
     errors.raise_if_any()
     return protocol, bundled
@@ -606,13 +610,13 @@ def _read_phase(
     kind = _known_kind(errors, fields, "session_kind", path, kinds)
     count = _integer(errors, fields, "count", path, low=1, high=MAX_COUNT, unit="sessions")
     until = _integer(errors, fields, "until_days", path, low=1, high=MAX_DAYS, unit="days")
-    if "count" not in fields and "until_days" not in fields:
+    if fields.get("count") is None and fields.get("until_days") is None:
         errors.add(
             path,
             "phase.count_or_until_days",
             "needs a count (sessions) or until_days (open-ended maintenance)",
         )
-    elif "count" in fields and "until_days" in fields:
+    elif fields.get("count") is not None and fields.get("until_days") is not None:
         errors.add(
             _at(path, "until_days"),
             "phase.count_or_until_days",
@@ -646,7 +650,8 @@ def _read_phase(
     after_phase = raw_after.get("phase") if isinstance(raw_after, Mapping) else None
     if not isinstance(after_phase, str):
         after_phase = None
-    if len(errors.items) > before:
+    values = (name, kind, count, until, gap, within, per_week, weekdays, after, follow_up)
+    if len(errors.items) > before or not _ok(*values):
         return _PhaseDraft(path, name, after_phase, None)
     phase = Phase(
         name=name,
@@ -667,6 +672,8 @@ def _known_kind(
     errors: _Errors, fields: Mapping, key: str, path: str, kinds: Mapping[str, SessionKind]
 ) -> Any:
     code = _text(errors, fields, key, path, required=True, max_length=MAX_CODE_LENGTH)
+    if _ok(code) and code in kinds and kinds[code] is None:
+        return BAD  # a bundled kind that failed to parse: reported there, not again here
     if _ok(code) and code not in kinds:
         known = ", ".join(sorted(kinds)) or "none defined"
         errors.add(
@@ -793,7 +800,11 @@ def _check_phase_names(errors: _Errors, drafts: list[_PhaseDraft]) -> None:
 
 def _check_after_graph(errors: _Errors, drafts: list[_PhaseDraft]) -> None:
     names = {d.name for d in drafts if _ok(d.name)}
-    # First definition wins for duplicate names (the duplicate is reported already).
+    first_of_name: dict[str, _PhaseDraft] = {}
+    for draft in drafts:
+        if _ok(draft.name):
+            first_of_name.setdefault(draft.name, draft)
+    # Only the first phase of a name joins the graph (a duplicate is reported already).
     refers_to: dict[str, str] = {}
     for draft in drafts:
         ref = draft.after_phase
@@ -804,10 +815,12 @@ def _check_after_graph(errors: _Errors, drafts: list[_PhaseDraft]) -> None:
             errors.add(where, "after.self", f"phase {ref!r} cannot come after itself")
         elif ref not in names:
             errors.add(where, "after.unknown_phase", f"there is no phase named {ref!r}")
-        elif _ok(draft.name):
-            refers_to.setdefault(draft.name, ref)
+        elif _ok(draft.name) and first_of_name[draft.name] is draft:
+            refers_to[draft.name] = ref
     for draft in drafts:
-        if not _ok(draft.name) or refers_to.get(draft.name) is None:
+        if not _ok(draft.name) or first_of_name[draft.name] is not draft:
+            continue
+        if draft.name not in refers_to:
             continue
         chain = [draft.name]
         at = refers_to[draft.name]
@@ -831,7 +844,8 @@ def _phase_feasibility(
 ) -> list[FieldError]:
     kind = kinds[phase.session_kind]
     spacing = min_hours_between_doses if _ok(min_hours_between_doses) else None
-    out = _spacing_errors(phase, path, kind, spacing)
+    out = _route_cap_errors(phase, path, kind)
+    out += _spacing_errors(phase, path, kind, spacing)
     if phase.follow_up is not None:
         follow_kind = kinds[phase.follow_up.session_kind]
         out.extend(_follow_up_fit_errors(phase, path, kind, follow_kind, spacing))
@@ -840,6 +854,21 @@ def _phase_feasibility(
 
 def _is_dose(kind: SessionKind) -> bool:
     return ROUTES[kind.route].is_dose and kind.has_dose
+
+
+def _route_cap_errors(phase: Phase, path: str, kind: SessionKind) -> list[FieldError]:
+    """A weekly cap that promises more doses than the route allows is a rule to correct."""
+    cap = ROUTES[kind.route].max_doses_per_7_days
+    if cap is None or not _is_dose(kind) or phase.max_per_week is None:
+        return []
+    if phase.max_per_week <= cap:
+        return []
+    return [FieldError(
+        f"{path}.max_per_week",
+        f"max_per_week {phase.max_per_week} allows more doses than route {kind.route} does "
+        f"(at most {cap} in 7 days); set it to {cap} or less",
+        "route.max_doses_per_7_days",
+    )]
 
 
 def _spacing_errors(
@@ -855,7 +884,7 @@ def _spacing_errors(
     if doses and min_hours_between_doses:
         # Two starts on local dates k days apart are less than (k + 1) × 24 hours apart.
         implied = int(min_hours_between_doses // 24)
-        if implied > gap.max:
+        if implied > gap.max and phase.count is not None:
             return [FieldError(
                 f"{path}.gap_days.max",
                 f"min_hours_between_doses ({min_hours_between_doses:g}) keeps doses at least "
@@ -894,11 +923,11 @@ def _spacing_errors(
     )
     if weekdays is not None and len(weekdays) < 7:
         probe_span = None if count is not None else phase.until_days
-        if not _spacing_feasible(count, probe_span, gap_min, gap.max, weekdays, None):
+        if not _spacing_feasible(count, probe_span, gap.min, gap.max, weekdays, None):
             allowed = ", ".join(d for d in WEEKDAYS if d in phase.weekdays)
             return [FieldError(
                 f"{path}.weekdays",
-                f"sessions only on {allowed} cannot be {gap_min}–{gap.max} days apart",
+                f"sessions only on {allowed} cannot be {gap.min}–{gap.max} days apart",
                 "weekdays.gap_conflict",
             )]
     else:

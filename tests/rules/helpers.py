@@ -24,9 +24,10 @@ KIND_DOCUMENTS = {
             {"name": "recovery", "minutes": 30},
         ],
         "room_features": ["iv_pump", "vitals_monitor"],
-        "staff": [
-            {"role": "nurse", "load": {"setup": "exclusive", "dosing": "shared", "recovery": "shared"}}
-        ],
+        "staff": [{
+            "role": "nurse",
+            "load": {"setup": "exclusive", "dosing": "shared", "recovery": "shared"},
+        }],
         "prescriber_on_site": True,
     },
     "integration": {
@@ -45,7 +46,10 @@ KIND_DOCUMENTS = {
     },
     "shot": {
         "code": "shot", "name": "IM injection", "route": "im",
-        "segments": [{"name": "injection", "minutes": 5, "dose": True}, {"name": "watch", "minutes": 60}],
+        "segments": [
+            {"name": "injection", "minutes": 5, "dose": True},
+            {"name": "watch", "minutes": 60},
+        ],
     },
 }
 
@@ -87,15 +91,25 @@ def session(
     follow_up_of: str | None = None,
     minutes: int | None = None,
     tz: ZoneInfo = NEW_YORK,
+    kinds: dict[str, SessionKind] = KINDS,
 ) -> SessionInstance:
     """A session lasting its kind's duration (or ``minutes``), measured in real time."""
     if isinstance(start, str):
         start = local(start, tz)
-    length = minutes if minutes is not None else KINDS[kind].duration_minutes
+    length = minutes if minutes is not None else kinds[kind].duration_minutes
     end = (start.astimezone(ZoneInfo("UTC")) + timedelta(minutes=length)).astimezone(start.tzinfo)
     return SessionInstance(key, phase, kind, start, end, follow_up_of)
 
 
-def series(phase: str, kind: str, starts: list[str], tz: ZoneInfo = NEW_YORK):
+def series(
+    phase: str,
+    kind: str,
+    starts: list[str],
+    tz: ZoneInfo = NEW_YORK,
+    kinds: dict[str, SessionKind] = KINDS,
+) -> list[SessionInstance]:
     """Sessions keyed ``phase#1``, ``phase#2``… at the given local start times."""
-    return [session(f"{phase}#{n}", phase, kind, s, tz=tz) for n, s in enumerate(starts, 1)]
+    return [
+        session(f"{phase}#{n}", phase, kind, s, tz=tz, kinds=kinds)
+        for n, s in enumerate(starts, 1)
+    ]

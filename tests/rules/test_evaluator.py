@@ -94,7 +94,7 @@ def test_max_per_week():
 
 
 def test_max_per_week_reports_a_crowded_stretch_once():
-    proto = one_phase(count=5, gap_days={"min": 1, "max": 1}, max_per_week=3)
+    proto = one_phase(count=5, gap_days={"min": 1, "max": 10}, max_per_week=3)
     plan = series("induction", "iv_infusion", [*DAILY, "2026-12-05 10:00"])
     assert found(proto, plan) == [
         ("max_per_week", tuple(f"induction#{n}" for n in range(1, 6)), 2)

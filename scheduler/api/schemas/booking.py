@@ -1,0 +1,156 @@
+"""Enrollments, appointments, availability (SPEC sections 4 and 7)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
+
+from .common import HHMM, WEEKDAY_CODES, AwareDateTime, PageArgs, StrictSchema
+
+
+class AvailabilityIn(StrictSchema):
+    weekdays = fields.List(fields.String(validate=validate.OneOf(WEEKDAY_CODES)),
+                           validate=validate.Length(min=1))
+    earliest = HHMM()
+    latest = HHMM()
+
+    @validates_schema
+    def _window(self, data, **kwargs):
+        if data.get("earliest") and data.get("latest") and data["earliest"] >= data["latest"]:
+            raise ValidationError("must be after earliest", field_name="latest")
+
+
+class PreferencesIn(StrictSchema):
+    time = HHMM()
+    staff_id = fields.Integer(strict=True)
+
+
+class EnrollmentIn(StrictSchema):
+    patient_id = fields.Integer(required=True, strict=True)
+    protocol_id = fields.Integer(required=True, strict=True)
+    clinic_id = fields.Integer(required=True, strict=True)
+    start_on = fields.Date(required=True)
+    availability = fields.Nested(AvailabilityIn, load_default=dict)
+    preferences = fields.Nested(PreferencesIn, load_default=dict)
+
+
+class AllocationOut(StrictSchema):
+    resource_type = fields.String()
+    resource_id = fields.Integer()
+    unit = fields.Integer()
+    start = fields.DateTime(attribute="starts_at")
+    end = fields.DateTime(attribute="ends_at")
+    active = fields.Boolean()
+
+
+class AppointmentOut(StrictSchema):
+    id = fields.Integer()
+    enrollment_id = fields.Integer(allow_none=True)
+    patient_id = fields.Integer()
+    clinic_id = fields.Integer()
+    session_kind = fields.String()
+    phase = fields.String(allow_none=True)
+    key = fields.String(allow_none=True, metadata={
+        "description": "position in the plan, e.g. induction#3 or induction#3/follow_up"})
+    follow_up_of = fields.Integer(attribute="follow_up_of_id", allow_none=True)
+    start = fields.DateTime(attribute="starts_at")
+    end = fields.DateTime(attribute="ends_at")
+    status = fields.String()
+    sequence = fields.Integer()
+    overdue_at = fields.DateTime(allow_none=True, metadata={
+        "description": "set when still booked long after its end (no check-in)"})
+    allocations = fields.List(fields.Nested(AllocationOut))
+    updated_at = fields.DateTime()
+
+
+class EnrollmentOut(StrictSchema):
+    id = fields.Integer()
+    patient_id = fields.Integer()
+    clinic_id = fields.Integer()
+    protocol_id = fields.Integer()
+    protocol_version = fields.Integer()
+    status = fields.String()
+    start_on = fields.Date()
+    hold_expires_at = fields.DateTime(allow_none=True)
+    horizon_end = fields.Date(allow_none=True)
+    availability = fields.Dict()
+    preferences = fields.Dict()
+    appointments = fields.List(fields.Nested(AppointmentOut))
+    created_at = fields.DateTime()
+
+
+class DateOrDateTime(fields.Field):
+    """``2026-12-01`` (local midnight at the clinic) or an ISO 8601 instant with offset."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("must be a date or an ISO 8601 date-time")
+        try:
+            if "T" not in value and len(value) == 10:
+                return date.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("must be a date or an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            raise ValidationError("a date-time must include a UTC offset")
+        return parsed
+
+
+STATUSES = ("held", "booked", "checked_in", "completed", "cancelled", "no_show")
+
+
+class AppointmentQuery(PageArgs):
+    clinic_id = fields.Integer()
+    patient_id = fields.Integer()
+    room_id = fields.Integer()
+    staff_id = fields.Integer()
+    status = DelimitedList(fields.String(validate=validate.OneOf(STATUSES)))
+    start = DateOrDateTime()
+    end = DateOrDateTime()
+
+
+class RescheduleIn(StrictSchema):
+    start = AwareDateTime()
+    not_before = AwareDateTime()
+
+    @validates_schema
+    def _exactly_one(self, data, **kwargs):
+        if ("start" in data) == ("not_before" in data):
+            raise ValidationError("give exactly one of start and not_before", field_name="start")
+
+
+class MovedOut(StrictSchema):
+    moved = fields.List(fields.Nested(AppointmentOut))
+
+
+class PlanWarning(StrictSchema):
+    rule = fields.String()
+    message = fields.String()
+    appointment_ids = fields.List(fields.Integer())
+
+
+class CancelledOut(AppointmentOut):
+    plan_warnings = fields.List(fields.Nested(PlanWarning), metadata={
+        "description": "rules the rest of the plan now breaks; move those sessions"})
+
+
+class AvailabilityQuery(StrictSchema):
+    clinic_id = fields.Integer(required=True)
+    session_kind = fields.String(required=True)
+    start = DateOrDateTime(required=True)
+    end = DateOrDateTime(required=True)
+    patient_id = fields.Integer()
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=2000))
+
+
+class SlotOut(StrictSchema):
+    start = fields.DateTime()
+    end = fields.DateTime()
+    room_id = fields.Integer(allow_none=True)
+    staff_ids = fields.List(fields.Integer())
+
+
+class SlotsOut(StrictSchema):
+    slots = fields.List(fields.Nested(SlotOut))

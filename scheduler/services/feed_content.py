@@ -1,0 +1,182 @@
+"""What a feed shows (which appointments, with privacy applied) and a cheap fingerprint of it.
+
+The fingerprint (``feed_state``) is one aggregate SQL query over exactly the rows the feed
+would render, plus the few things the calendar text depends on besides them (names, zones,
+the day the window moves). Clients poll often; most polls end in a 304 decided by that one
+query, and the calendar is rendered only when something changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select
+
+from ..extensions import db
+from ..models import (
+    Allocation,
+    Appointment,
+    Clinic,
+    Feed,
+    Patient,
+    Room,
+    SessionKindRecord,
+    StaffMember,
+)
+from . import ical
+
+# Bump when the rendering changes, so clients do not keep a stale copy through a 304.
+RENDER_VERSION = 1
+GONE_STATUSES = ("cancelled", "no_show")
+SCOPE_MODELS = {"clinic": Clinic, "room": Room, "staff": StaffMember, "patient": Patient}
+BUSY_SUMMARY = {"room": "Room booked"}
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    past_days: int = 30
+    future_days: int = 365
+    cancelled_days: int = 14
+    refresh_minutes: int = 60
+
+    @classmethod
+    def from_config(cls, config) -> FeedSettings:
+        return cls(past_days=config["FEED_PAST_DAYS"], future_days=config["FEED_FUTURE_DAYS"],
+                   cancelled_days=config["FEED_CANCELLED_DAYS"],
+                   refresh_minutes=config["FEED_REFRESH_MINUTES"])
+
+
+@dataclass(frozen=True)
+class Window:
+    """Whole UTC days, so the feed's content moves once a day, not on every poll."""
+
+    start: datetime
+    end: datetime
+    cancelled_since: datetime
+
+    @classmethod
+    def around(cls, now: datetime, settings: FeedSettings) -> Window:
+        today = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+        return cls(start=today - timedelta(days=settings.past_days),
+                   end=today + timedelta(days=settings.future_days + 1),
+                   cancelled_since=today - timedelta(days=settings.cancelled_days))
+
+
+@dataclass(frozen=True)
+class FeedState:
+    etag: str
+    last_modified: datetime
+    events: int
+
+
+def feed_state(feed: Feed, now: datetime, settings: FeedSettings) -> FeedState:
+    """ETag and Last-Modified of what ``render_feed`` would produce now, without rendering."""
+    window = Window.around(now, settings)
+    scope_model = SCOPE_MODELS[feed.scope]
+    columns = [
+        func.count(Appointment.id), func.coalesce(func.sum(Appointment.id), 0),
+        func.coalesce(func.sum(Appointment.sequence), 0), func.max(Appointment.updated_at),
+        func.max(Clinic.updated_at),
+        select(scope_model.updated_at).where(scope_model.id == feed.scope_id).scalar_subquery(),
+        select(Clinic.updated_at).where(Clinic.id == feed.clinic_id).scalar_subquery(),
+    ]
+    query = select(*columns).select_from(Appointment).join(
+        Clinic, Clinic.id == Appointment.clinic_id)
+    if feed.privacy == "details":
+        # Names shown in a details feed: patients' and session kinds'.
+        query = query.add_columns(
+            func.max(Patient.updated_at),
+            select(func.max(SessionKindRecord.updated_at)).scalar_subquery(),
+        ).join(Patient, Patient.id == Appointment.patient_id)
+    row = db.session.execute(query.where(*_conditions(feed, window))).one()
+    stamps = [v for v in row[3:] if isinstance(v, datetime)] + [feed.created_at]
+    fingerprint = repr((RENDER_VERSION, feed.id, feed.scope, feed.scope_id, feed.clinic_id,
+                        feed.privacy, settings, window.start.date(), tuple(row)))
+    return FeedState(etag=hashlib.sha256(fingerprint.encode()).hexdigest()[:32],
+                     last_modified=max(stamps), events=row[0])
+
+
+def render_feed(feed: Feed, now: datetime, settings: FeedSettings) -> bytes:
+    window = Window.around(now, settings)
+    name, zone = _title_and_zone(feed)
+    meta = ical.CalendarMeta(
+        feed_id=feed.id, name=name, zone=zone,
+        refresh=timedelta(minutes=settings.refresh_minutes),
+        # VTIMEZONE from a day before the window to a day after: local times stray ±14 h.
+        first_date=(window.start - timedelta(days=1)).date(),
+        last_date=(window.end + timedelta(days=1)).date())
+    return ical.render_calendar(meta, _events(feed, window))
+
+
+def _conditions(feed: Feed, window: Window) -> list:
+    shown = or_(Appointment.status.not_in(GONE_STATUSES),
+                and_(Appointment.status.in_(GONE_STATUSES),
+                     Appointment.updated_at >= window.cancelled_since))
+    conditions = [Appointment.starts_at < window.end, Appointment.ends_at > window.start, shown]
+    if feed.clinic_id is not None:
+        conditions.append(Appointment.clinic_id == feed.clinic_id)
+    if feed.scope == "clinic":
+        conditions.append(Appointment.clinic_id == feed.scope_id)
+    elif feed.scope == "patient":
+        conditions.append(Appointment.patient_id == feed.scope_id)
+    else:
+        # An inactive allocation of a live appointment is a resource it moved away from; a
+        # cancelled appointment keeps its inactive ones so the feed can show it cancelled.
+        conditions.append(exists().where(
+            Allocation.appointment_id == Appointment.id,
+            Allocation.resource_type == feed.scope, Allocation.resource_id == feed.scope_id,
+            or_(Allocation.active.is_(True), Appointment.status.in_(GONE_STATUSES))))
+    return conditions
+
+
+def _events(feed: Feed, window: Window) -> list[ical.EventData]:
+    columns = [Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.status,
+               Appointment.sequence, Appointment.created_at, Appointment.updated_at,
+               Clinic.timezone]
+    details = feed.privacy == "details"
+    query = select(*columns).join(Clinic, Clinic.id == Appointment.clinic_id)
+    kind_names: dict[str, str] = {}
+    if details:
+        # Only a details feed ever reads patient columns: a busy feed cannot leak what it
+        # never loaded.
+        query = query.add_columns(Patient.name, Appointment.session_kind, Clinic.name).join(
+            Patient, Patient.id == Appointment.patient_id)
+        kind_names = dict(db.session.execute(
+            select(SessionKindRecord.code, SessionKindRecord.name)).tuples())
+    query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
+                                                             Appointment.id)
+    busy_summary = BUSY_SUMMARY.get(feed.scope, "Busy")
+    out = []
+    for row in db.session.execute(query):
+        summary, description, location = busy_summary, None, None
+        if details:
+            patient, kind, clinic_name = row[8], row[9], row[10]
+            kind_name = kind_names.get(kind, kind)
+            summary, description, location = f"{patient}: {kind_name}", kind_name, clinic_name
+        out.append(ical.EventData(
+            appointment_id=row[0], starts_at=row[1], ends_at=row[2], status=row[3],
+            sequence=row[4], created_at=row[5], updated_at=row[6], zone=row[7],
+            summary=summary, description=description, location=location))
+    return out
+
+
+def _title_and_zone(feed: Feed) -> tuple[str, str]:
+    """Calendar name and default zone. A busy patient feed is not named after the patient."""
+    clinic = db.session.get(Clinic, feed.clinic_id) if feed.clinic_id else None
+    subject = db.session.get(SCOPE_MODELS[feed.scope], feed.scope_id)
+    zone = clinic.timezone if clinic else None
+    if feed.scope == "clinic":
+        title = clinic.name
+    elif feed.scope == "room":
+        title = f"{subject.name} ({clinic.name})"
+    elif feed.scope == "staff":
+        title = subject.name + (f" ({clinic.name})" if clinic else "")
+        if zone is None and subject.shifts:
+            zone = db.session.get(Clinic, subject.shifts[0].clinic_id).timezone
+    else:
+        title = subject.name if feed.privacy == "details" else "Appointments"
+        if zone is None:
+            zone = db.session.get(Clinic, subject.clinic_id).timezone
+    return f"Regimen: {title}", zone or "UTC"

@@ -1,0 +1,123 @@
+"""Turn stored practice data into the engine's plain inputs (the only DB → engine bridge)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+
+from .. import engine
+from ..extensions import db
+from ..models import Allocation, Appointment, Clinic, Room, Shift, StaffMember
+from ..rules.model import SessionKind
+from ..rules.routes import ROUTES
+
+# Bookings further than this from the enrollment's start cannot matter to a placement (the
+# engine's own earliest-date search looks a year ahead of plans that span at most a year more).
+LOOKAHEAD_DAYS = 800
+
+
+def _minutes(value: str | time) -> int:
+    if isinstance(value, time):
+        return value.hour * 60 + value.minute
+    return engine.parse_hhmm(value)
+
+
+def clinic_input(clinic: Clinic) -> engine.Clinic:
+    return engine.Clinic(
+        id=clinic.id,
+        timezone=clinic.timezone,
+        hours={day: tuple((_minutes(s), _minutes(e)) for s, e in windows)
+               for day, windows in (clinic.hours or {}).items()},
+        closures=frozenset(date.fromisoformat(d) for d in clinic.closures or []),
+        certifications=frozenset(clinic.certifications or []),
+    )
+
+
+def staff_input(member: StaffMember) -> engine.StaffMember:
+    return engine.StaffMember(
+        id=member.id,
+        roles=frozenset(member.roles),
+        max_concurrent_patients=member.max_concurrent_patients,
+        shifts=tuple(engine.Shift(clinic_id=s.clinic_id, weekday=s.weekday,
+                                  start=_minutes(s.start), end=_minutes(s.end))
+                     for s in member.shifts),
+        time_off=tuple(engine.TimeOff(start=t.start, end=t.end) for t in member.time_off),
+    )
+
+
+def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: int | None,
+                 window_start: datetime, window_end: datetime,
+                 ignore_appointment_ids: frozenset[int] = frozenset()) -> engine.Practice:
+    """The clinic's rooms, staff and every active allocation that could collide in the window.
+
+    Staff allocations are loaded across all clinics: a person who also works elsewhere cannot be
+    in two places. The patient's own allocations come along so they are never double-booked.
+    """
+    rooms = list(db.session.scalars(
+        select(Room).where(Room.clinic_id == clinic.id, Room.deleted_at.is_(None))
+        .order_by(Room.id)))
+    staff = list(db.session.scalars(
+        select(StaffMember)
+        .where(StaffMember.deleted_at.is_(None),
+               StaffMember.id.in_(select(Shift.staff_id).where(Shift.clinic_id == clinic.id)))
+        .order_by(StaffMember.id)))
+    resources = []
+    if rooms:
+        resources.append(and_(Allocation.resource_type == "room",
+                              Allocation.resource_id.in_([r.id for r in rooms])))
+    if staff:
+        resources.append(and_(Allocation.resource_type == "staff",
+                              Allocation.resource_id.in_([s.id for s in staff])))
+    if patient_id is not None:
+        resources.append(and_(Allocation.resource_type == "patient",
+                              Allocation.resource_id == patient_id))
+    bookings: list[engine.Allocation] = []
+    if resources:
+        query = (select(Allocation.resource_type, Allocation.resource_id, Allocation.unit,
+                        Allocation.starts_at, Allocation.ends_at)
+                 .where(Allocation.active.is_(True), or_(*resources),
+                        Allocation.starts_at < window_end, Allocation.ends_at > window_start))
+        if ignore_appointment_ids:
+            query = query.where(Allocation.appointment_id.not_in(ignore_appointment_ids))
+        bookings = [engine.Allocation(*row) for row in db.session.execute(query)]
+    return engine.Practice(
+        clinic=clinic_input(clinic),
+        rooms=tuple(engine.Room(id=r.id, features=frozenset(r.features), capacity=r.capacity,
+                                turnover_minutes=r.turnover_minutes) for r in rooms),
+        staff=tuple(staff_input(s) for s in staff),
+        kinds=kinds,
+        routes=ROUTES,
+        bookings=tuple(bookings),
+    )
+
+
+def patient_busy(bookings: tuple[engine.Allocation, ...], patient_id: int | None):
+    return tuple(engine.BusyInterval(a.start, a.end) for a in bookings
+                 if a.resource_type == "patient" and a.resource_id == patient_id)
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def plan_window(start_on: date, tz: str) -> tuple[datetime, datetime]:
+    start = local_midnight(start_on, tz) - timedelta(days=2)
+    return start, start + timedelta(days=LOOKAHEAD_DAYS)
+
+
+def appointment_to_placed(appt: Appointment) -> engine.PlacedSession:
+    """A stored appointment as the engine's placed session (for rescheduling)."""
+    room_ids = [a.resource_id for a in appt.allocations if a.resource_type == "room"]
+    staff_ids = list(dict.fromkeys(a.resource_id for a in appt.allocations
+                                   if a.resource_type == "staff"))
+    parent = appt.key.split("/")[0] if appt.key and "/" in appt.key else None
+    return engine.PlacedSession(
+        key=appt.key, phase=appt.phase, kind=appt.session_kind, start=appt.starts_at,
+        end=appt.ends_at,
+        allocations=tuple(engine.Allocation(a.resource_type, a.resource_id, a.unit,
+                                            a.starts_at, a.ends_at) for a in appt.allocations),
+        room_id=room_ids[0] if room_ids else None, staff_ids=tuple(staff_ids),
+        follow_up_of=parent,
+    )

@@ -1,0 +1,70 @@
+"""An independent conflict checker: brute force over stored rows, sharing no code with the app.
+
+It reads the tables directly and checks what the product promises: no resource unit used twice
+at once, no resource over capacity, no patient in two places, nothing outside opening hours.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+LIVE = ("held", "booked", "checked_in", "completed")
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def calendar_problems(connection) -> list[str]:
+    rows = connection.execute(sa.text(
+        "SELECT a.resource_type, a.resource_id, a.unit, a.starts_at, a.ends_at, p.id, p.status "
+        "FROM allocations a JOIN appointments p ON p.id = a.appointment_id "
+        "WHERE a.active")).all()
+    problems = []
+    for row in rows:
+        if row[6] not in LIVE:
+            problems.append(f"appointment {row[5]} is {row[6]} but still holds {row[0]} {row[1]}")
+    by_unit = defaultdict(list)
+    for rtype, rid, unit, start, end, appt, _status in rows:
+        by_unit[(rtype, rid, unit)].append((_aware(start), _aware(end), appt))
+    for key, spans in by_unit.items():
+        spans.sort()
+        for (s1, e1, a1), (s2, e2, a2) in zip(spans, spans[1:]):
+            if s2 < e1:
+                problems.append(f"{key} double-booked by appointments {a1} and {a2}")
+    capacity = {("room", r): c for r, c in connection.execute(
+        sa.text("SELECT id, capacity FROM rooms")).all()}
+    capacity.update({("staff", s): c for s, c in connection.execute(
+        sa.text("SELECT id, max_concurrent_patients FROM staff")).all()})
+    for (rtype, rid, unit) in by_unit:
+        limit = capacity.get((rtype, rid), 1)
+        if unit >= limit:
+            problems.append(f"{rtype} {rid} unit {unit} beyond capacity {limit}")
+    appts = connection.execute(sa.text(
+        "SELECT p.id, p.patient_id, p.starts_at, p.ends_at, c.timezone, c.hours "
+        "FROM appointments p JOIN clinics c ON c.id = p.clinic_id "
+        f"WHERE p.status IN {LIVE!r}")).all()
+    by_patient = defaultdict(list)
+    for appt, patient, start, end, tz, hours in appts:
+        start, end = _aware(start), _aware(end)
+        by_patient[patient].append((start, end, appt))
+        hours = hours if isinstance(hours, dict) else __import__("json").loads(hours)
+        local_start, local_end = start.astimezone(ZoneInfo(tz)), end.astimezone(ZoneInfo(tz))
+        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local_start.weekday()]
+        inside = any(local_start.strftime("%H:%M") >= w[0] and local_end.strftime("%H:%M") <= w[1]
+                     and local_start.date() == local_end.date() for w in hours.get(day, []))
+        if not inside:
+            problems.append(f"appointment {appt} at {local_start:%a %H:%M}-{local_end:%H:%M} "
+                            "is outside opening hours")
+    for patient, spans in by_patient.items():
+        spans.sort()
+        for (s1, e1, a1), (s2, e2, a2) in zip(spans, spans[1:]):
+            if s2 < e1:
+                problems.append(f"patient {patient} in two places: {a1} and {a2}")
+    return problems
