@@ -25,7 +25,7 @@ PY = BIN / "python"
 
 
 def ensure_env(requirements: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py may be run by an older python3)
         sys.exit("Regimen needs Python 3.11 or newer")
     if not PY.exists():
         print("creating .venv ...", flush=True)

@@ -1,4 +1,4 @@
-"""Operator commands: ``flask --app wsgi api-key ...``, ``demo``."""
+"""Operator commands: ``flask --app wsgi api-key ...``, ``demo``, ``scheduler ...``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def register_cli(app: Flask) -> None:
     from .demo import demo_command
 
     app.cli.add_command(demo_command)
+    from .jobs.cli import scheduler_cli
+
+    app.cli.add_command(scheduler_cli)
 
 
 @click.group("api-key", cls=AppGroup, help="Create, list and revoke API keys.")

@@ -5,12 +5,24 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from . import appointments, audit, clinics, enrollments, patients, rooms, rules, staff
+from . import (
+    appointments,
+    audit,
+    clinics,
+    enrollments,
+    feeds,
+    ical,
+    jobs,
+    patients,
+    rooms,
+    rules,
+    staff,
+)
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp]
 
 
 def register_api(app: Flask) -> None:
@@ -22,6 +34,8 @@ def register_api(app: Flask) -> None:
     }
     for blp in BLUEPRINTS:
         api.register_blueprint(blp, url_prefix="/api/v1")
+    # The iCal feed lives outside /api/v1: no bearer key, its token is the credential.
+    app.register_blueprint(ical.ical_bp)
     app.before_request(authenticate)
     app.teardown_request(lambda exc: reset_actor(None))
     register_error_handlers(app)

@@ -38,7 +38,8 @@ def reschedule(data, appointment_id):
 
 def _action(status: str, appointment_id: int):
     appt, warnings = booking.change_status(principal(), appointment_id, status)
-    return {**AppointmentOut().dump(appt), "plan_warnings": warnings}
+    appt.plan_warnings = warnings  # transient, for the response only
+    return appt
 
 
 @blp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])

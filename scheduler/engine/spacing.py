@@ -213,7 +213,8 @@ def series_can_finish(ctx: Context, step: Step, day: date, placed: list[Placed],
 
 def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: date) -> bool:
     gap = step.phase.gap_days
-    weekdays = step.phase.weekdays
+    if not _follow_up_possible(ctx, step, day):
+        return False
     reach = {day}
     for _ in range(remaining):
         following: set[date] = set()
@@ -222,12 +223,44 @@ def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: da
                 candidate = d + _days(g)
                 if candidate > deadline or candidate in following:
                     continue
-                info = ctx.day(candidate)
-                if weekdays is not None and info.weekday not in weekdays:
-                    continue
-                if ctx.day_starts(info, step.spec.duration).starts:
+                if _open_for(ctx, step, candidate) and _follow_up_possible(ctx, step, candidate):
                     following.add(candidate)
         if not following:
             return False
         reach = following
     return True
+
+
+def _open_for(ctx: Context, step: Step, day: date) -> bool:
+    info = ctx.day(day)
+    weekdays = step.phase.weekdays
+    if weekdays is not None and info.weekday not in weekdays:
+        return False
+    return bool(ctx.day_starts(info, step.spec.duration).starts)
+
+
+def _follow_up_possible(ctx: Context, step: Step, day: date) -> bool:
+    """Could a session of this phase on ``day`` get its follow-up on some open day? The
+    follow-up starts min..max hours after the session ends, and the session ends between the
+    day's first start + duration and its last start + duration."""
+    follow = step.phase.follow_up
+    if follow is None:
+        return True
+    key = ("follow_up", step.phase_index, day)
+    cached = ctx.lookahead.get(key)
+    if cached is not None:
+        return cached
+    starts = ctx.day_starts(ctx.day(day), step.spec.duration).starts
+    result = False
+    if starts:
+        kind = ctx.kind(follow.session_kind)
+        duration = kind.duration_minutes * 60
+        lo = starts[0] + step.spec.duration + round(follow.min_hours * 3600)
+        hi = starts[-1] + step.spec.duration + round(follow.max_hours * 3600)
+        candidate, last = ctx.clock.local_date(lo), ctx.clock.local_date(hi)
+        while candidate <= last and not result:
+            found = ctx.day_starts(ctx.day(candidate), duration).starts
+            result = any(lo <= t <= hi for t in found)
+            candidate += _days(1)
+    ctx.lookahead[key] = result
+    return result

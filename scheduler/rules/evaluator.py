@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .model import WEEKDAYS, Phase, Protocol, SessionKind
-from .routes import ROUTES
+from .routes import ROUTES, gives_dose
+from .wording import quantity
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ class _Plan:
         self.ordered = sorted(sessions, key=lambda s: (self.utc_start(s), s.key))
         self.parents: dict[str, list[SessionInstance]] = {p.name: [] for p in protocol.phases}
         self.follow_ups = [s for s in self.ordered if s.follow_up_of is not None]
+        self.follow_ups_of: dict[str, list[SessionInstance]] = {}
+        for s in self.follow_ups:
+            self.follow_ups_of.setdefault(s.follow_up_of, []).append(s)
         for s in self.ordered:
             if s.follow_up_of is None and s.phase in self.parents:
                 self.parents[s.phase].append(s)
@@ -166,16 +170,15 @@ class _Plan:
 
     def is_dose(self, s: SessionInstance) -> bool:
         kind = self.kinds.get(s.kind)
-        return kind is not None and ROUTES[kind.route].is_dose and kind.has_dose
+        return kind is not None and gives_dose(kind)
 
 
 def _days(n: float) -> str:
-    return f"{n:g} day" if n == 1 else f"{n:g} days"
+    return quantity(n, "day")
 
 
 def _hours(n: float) -> str:
-    n = round(n, 2)
-    return f"{n:g} hour" if n == 1 else f"{n:g} hours"
+    return quantity(n, "hour")
 
 
 def _hours_between(earlier: datetime, later: datetime) -> float:
@@ -440,7 +443,7 @@ def _follow_ups(
         return
     window = f"{rule.min_hours:g}–{_hours(rule.max_hours)}"
     for parent in parents:
-        attached = [s for s in plan.follow_ups if s.follow_up_of == parent.key]
+        attached = plan.follow_ups_of.get(parent.key, [])
         if not attached:
             if complete:
                 yield Violation(

@@ -6,7 +6,7 @@ values; nothing else should hard-code a monitoring time or a certification.
 
 from __future__ import annotations
 
-from .model import Route
+from .model import Route, SessionKind
 
 ESKETAMINE_REMS = "esketamine_rems"
 
@@ -32,3 +32,8 @@ ROUTES: dict[str, Route] = {
         Route("none", is_dose=False),
     )
 }
+
+
+def gives_dose(kind: SessionKind) -> bool:
+    """Whether sessions of ``kind`` count as doses (dose spacing and dose caps apply)."""
+    return ROUTES[kind.route].is_dose and kind.has_dose

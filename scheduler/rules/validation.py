@@ -13,9 +13,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from .errors import FieldError, RuleValidationError
+from .feasibility import phase_feasibility_errors
 from .model import (
     LOADS,
     WEEKDAYS,
@@ -29,6 +30,7 @@ from .model import (
     StaffNeed,
 )
 from .routes import ROUTES
+from .wording import quantity
 
 SLUG = re.compile(r"[a-z0-9_-]+")
 MAX_CODE_LENGTH = 64
@@ -39,32 +41,6 @@ MAX_DAYS = 3650
 MAX_GAP_DAYS = 365
 MAX_HOURS = 24 * 365
 MAX_PHASES = 50
-DAY_MINUTES = 24 * 60
-
-# Spacing checks look this many days ahead at most; beyond it a pattern that is still alive is
-# taken to repeat for ever (weekday patterns repeat every 7 days).
-_FEASIBILITY_HORIZON_DAYS = 366
-
-
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    message: str
-    rule: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message, "rule": self.rule}
-
-
-class RuleValidationError(ValueError):
-    """Every problem found in one rule document; the API answers 422 with ``to_dict()``."""
-
-    def __init__(self, errors: Sequence[FieldError]):
-        self.errors = list(errors)
-        super().__init__("; ".join(f"{e.path or '(body)'}: {e.message}" for e in self.errors))
-
-    def to_dict(self) -> dict[str, list[dict[str, str]]]:
-        return {"errors": [e.to_dict() for e in self.errors]}
 
 
 class _Bad:
@@ -74,7 +50,7 @@ class _Bad:
         return "<invalid>"
 
 
-BAD: Any = _Bad()
+_BAD: Any = _Bad()
 
 
 class _Errors:
@@ -94,7 +70,7 @@ def _at(path: str, key: str) -> str:
 
 
 def _ok(*values: Any) -> bool:
-    return all(v is not BAD for v in values)
+    return all(v is not _BAD for v in values)
 
 
 def _describe(value: Any) -> str:
@@ -113,11 +89,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _plural(n: float, unit: str) -> str:
-    return f"{n:g} {unit}" if n == 1 else f"{n:g} {unit}s"
-
-
-# --- field readers: each reports its own errors and returns BAD when the value is unusable ---
+# --- field readers: each reports its own errors and returns _BAD when the value is unusable ---
 
 
 def _fields(
@@ -141,12 +113,12 @@ def _fields(
 
 
 def _present(errors: _Errors, data: Mapping, key: str, path: str, required: bool) -> Any:
-    """The raw value, None when absent (or null and optional), BAD when required but missing."""
+    """The raw value, None when absent (or null and optional), _BAD when required but missing."""
     value = data.get(key)
     if value is None:
         if required and key in data:
             errors.add(_at(path, key), "type", "must not be null")
-        return BAD if required else None
+        return _BAD if required else None
     return value
 
 
@@ -162,13 +134,13 @@ def _integer(
     required: bool = False,
 ) -> Any:
     value = _present(errors, data, key, path, required)
-    if value is None or value is BAD:
+    if value is None or value is _BAD:
         return value
     where = _at(path, key)
     integral_float = isinstance(value, float) and value.is_integer()
     if isinstance(value, bool) or not (isinstance(value, int) or integral_float):
         errors.add(where, "type", f"must be a whole number, got {_describe(value)}")
-        return BAD
+        return _BAD
     return _in_range(errors, where, int(value), low, high, unit)
 
 
@@ -184,12 +156,12 @@ def _number(
     required: bool = False,
 ) -> Any:
     value = _present(errors, data, key, path, required)
-    if value is None or value is BAD:
+    if value is None or value is _BAD:
         return value
     where = _at(path, key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         errors.add(where, "type", f"must be a number, got {_describe(value)}")
-        return BAD
+        return _BAD
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return _in_range(errors, where, value, low, high, unit)
@@ -199,10 +171,10 @@ def _in_range(errors: _Errors, where: str, value: float, low: float, high: float
     suffix = f" {unit}" if unit else ""
     if value < low:
         errors.add(where, "range", f"must be at least {low:g}{suffix}, got {value:g}")
-        return BAD
+        return _BAD
     if value > high:
         errors.add(where, "range", f"must be at most {high:g}{suffix}, got {value:g}")
-        return BAD
+        return _BAD
     return value
 
 
@@ -217,12 +189,12 @@ def _text(
     slug: bool = False,
 ) -> Any:
     value = _present(errors, data, key, path, required)
-    if value is None or value is BAD:
+    if value is None or value is _BAD:
         return value
     where = _at(path, key)
     if not isinstance(value, str):
         errors.add(where, "type", f"must be text, got {_describe(value)}")
-        return BAD
+        return _BAD
     if slug:
         if not SLUG.fullmatch(value) or len(value) > max_length:
             errors.add(
@@ -230,10 +202,10 @@ def _text(
                 "format",
                 f"must be 1–{max_length} characters of a-z, 0-9, '_' or '-', got {value!r}",
             )
-            return BAD
+            return _BAD
     elif not value.strip() or len(value) > max_length:
         errors.add(where, "format", f"must be non-empty text of at most {max_length} characters")
-        return BAD
+        return _BAD
     return value
 
 
@@ -243,23 +215,23 @@ def _boolean(errors: _Errors, data: Mapping, key: str, path: str, default: bool)
         return default
     if not isinstance(value, bool):
         errors.add(_at(path, key), "type", f"must be true or false, got {_describe(value)}")
-        return BAD
+        return _BAD
     return value
 
 
 def _list(errors: _Errors, data: Mapping, key: str, path: str, required: bool = False) -> Any:
     value = _present(errors, data, key, path, required)
-    if value is None or value is BAD:
+    if value is None or value is _BAD:
         return value
     if not isinstance(value, (list, tuple)):
         errors.add(_at(path, key), "type", f"must be a list, got {_describe(value)}")
-        return BAD
+        return _BAD
     return value
 
 
 def _text_list(errors: _Errors, data: Mapping, key: str, path: str) -> Any:
     items = _list(errors, data, key, path)
-    if items is None or items is BAD:
+    if items is None or items is _BAD:
         return items
     where = _at(path, key)
     bad = False
@@ -267,7 +239,7 @@ def _text_list(errors: _Errors, data: Mapping, key: str, path: str) -> Any:
         if not isinstance(item, str) or not item.strip():
             errors.add(f"{where}[{i}]", "type", f"must be non-empty text, got {_describe(item)}")
             bad = True
-    return BAD if bad else items
+    return _BAD if bad else items
 
 
 # --- session kinds ---
@@ -301,7 +273,7 @@ def _read_session_kind(errors: _Errors, data: Any, path: str) -> SessionKind | N
             "route.unknown",
             f"unknown route {route!r}; expected one of: {', '.join(ROUTES)}",
         )
-        route = BAD
+        route = _BAD
     segments, segment_names = _read_segments(errors, fields, path)
     room_features = _text_list(errors, fields, "room_features", path)
     needs_room = _boolean(errors, fields, "needs_room", path, default=True)
@@ -336,11 +308,11 @@ def _read_segments(errors: _Errors, fields: Mapping, path: str) -> tuple[Any, li
     """The segments, and the names that parsed (for checking staff loads even if others failed)."""
     items = _list(errors, fields, "segments", path, required=True)
     where = _at(path, "segments")
-    if items is BAD:
-        return BAD, None
+    if items is _BAD:
+        return _BAD, None
     if not items:
         errors.add(where, "segments.empty", "must list at least one segment")
-        return BAD, None
+        return _BAD, None
     segments: list[Segment] = []
     names: list[str] = []
     bad = False
@@ -361,7 +333,7 @@ def _read_segments(errors: _Errors, fields: Mapping, path: str) -> tuple[Any, li
                 errors.add(
                     f"{item_path}.name", "segments.duplicate_name", f"segment {name!r} is repeated"
                 )
-                name = BAD
+                name = _BAD
             else:
                 names.append(name)
         if not _ok(name, minutes, dose):
@@ -369,7 +341,7 @@ def _read_segments(errors: _Errors, fields: Mapping, path: str) -> tuple[Any, li
             continue
         segments.append(Segment(name=name, minutes=minutes, dose=dose))
     if bad:
-        return BAD, names
+        return _BAD, names
     total = sum(s.minutes for s in segments)
     if total > MAX_SESSION_MINUTES:
         errors.add(
@@ -377,7 +349,7 @@ def _read_segments(errors: _Errors, fields: Mapping, path: str) -> tuple[Any, li
             "duration.too_long",
             f"segments add up to {total} minutes; a session lasts at most {MAX_SESSION_MINUTES}",
         )
-        return BAD, names
+        return _BAD, names
     return tuple(segments), names
 
 
@@ -385,7 +357,7 @@ def _read_staff(
     errors: _Errors, fields: Mapping, path: str, segment_names: list[str] | None
 ) -> Any:
     items = _list(errors, fields, "staff", path)
-    if items is None or items is BAD:
+    if items is None or items is _BAD:
         return items
     where = _at(path, "staff")
     needs: list[StaffNeed] = []
@@ -402,7 +374,7 @@ def _read_staff(
             bad = True
             continue
         needs.append(StaffNeed(role=role, load=load))
-    return BAD if bad else tuple(needs)
+    return _BAD if bad else tuple(needs)
 
 
 def _read_load(
@@ -410,14 +382,14 @@ def _read_load(
 ) -> Any:
     where = _at(path, "load")
     load = _present(errors, need, "load", path, required=True)
-    if load is BAD:
-        return BAD
+    if load is _BAD:
+        return _BAD
     if not isinstance(load, Mapping):
         errors.add(where, "type", f"must be an object of segment → load, got {_describe(load)}")
-        return BAD
+        return _BAD
     if not load:
         errors.add(where, "staff.load.empty", "must name at least one segment")
-        return BAD
+        return _BAD
     bad = False
     for segment, value in load.items():
         if segment_names is not None and segment not in segment_names:
@@ -435,7 +407,7 @@ def _read_load(
             )
             bad = True
     if bad or segment_names is None:
-        return BAD
+        return _BAD
     return tuple(sorted(load.items(), key=lambda pair: segment_names.index(pair[0])))
 
 
@@ -531,6 +503,10 @@ def parse_protocol_bundle(
     return protocol, bundled
 
 
+# Session kinds by code; None marks a bundled kind that failed to parse (already reported).
+_KindLookup = Mapping[str, SessionKind | None]
+
+
 @dataclass
 class _PhaseDraft:
     """What parsed of one phase; ``phase`` is set only when the whole phase is valid."""
@@ -542,7 +518,7 @@ class _PhaseDraft:
 
 
 def _read_protocol(
-    errors: _Errors, data: Any, path: str, kinds: Mapping[str, SessionKind]
+    errors: _Errors, data: Any, path: str, kinds: _KindLookup
 ) -> Protocol | None:
     before = len(errors.items)
     fields = _fields(
@@ -577,7 +553,10 @@ def _read_protocol(
     _check_after_graph(errors, drafts)
     for draft in drafts:
         if draft.phase is not None:
-            errors.items.extend(_phase_feasibility(draft.phase, draft.path, kinds, min_hours))
+            spacing = min_hours if _ok(min_hours) else None
+            errors.items.extend(
+                phase_feasibility_errors(draft.phase, draft.path, kinds, spacing)
+            )
     if len(errors.items) > before:
         return None
     return Protocol(
@@ -590,9 +569,7 @@ def _read_protocol(
     )
 
 
-def _read_phase(
-    errors: _Errors, data: Any, path: str, kinds: Mapping[str, SessionKind]
-) -> _PhaseDraft:
+def _read_phase(errors: _Errors, data: Any, path: str, kinds: _KindLookup) -> _PhaseDraft:
     before = len(errors.items)
     fields = _fields(
         errors,
@@ -605,7 +582,7 @@ def _read_phase(
         ),
     )
     if fields is None:
-        return _PhaseDraft(path, BAD, None, None)
+        return _PhaseDraft(path, _BAD, None, None)
     name = _text(errors, fields, "name", path, required=True, max_length=MAX_CODE_LENGTH)
     kind = _known_kind(errors, fields, "session_kind", path, kinds)
     count = _integer(errors, fields, "count", path, low=1, high=MAX_COUNT, unit="sessions")
@@ -642,8 +619,8 @@ def _read_phase(
             errors.add(
                 _at(path, "within_days"),
                 "within_days.too_short",
-                f"{count} sessions at least {_plural(gap.min, 'day')} apart span "
-                f"{_plural(shortest, 'day')} or more; within_days is {within}",
+                f"{count} sessions at least {quantity(gap.min, 'day')} apart span "
+                f"{quantity(shortest, 'day')} or more; within_days is {within}",
             )
     # The reference is checked against the other phases even when the rest of ``after`` is bad.
     raw_after = fields.get("after")
@@ -668,12 +645,10 @@ def _read_phase(
     return _PhaseDraft(path, name, after_phase, phase)
 
 
-def _known_kind(
-    errors: _Errors, fields: Mapping, key: str, path: str, kinds: Mapping[str, SessionKind]
-) -> Any:
+def _known_kind(errors: _Errors, fields: Mapping, key: str, path: str, kinds: _KindLookup) -> Any:
     code = _text(errors, fields, key, path, required=True, max_length=MAX_CODE_LENGTH)
     if _ok(code) and code in kinds and kinds[code] is None:
-        return BAD  # a bundled kind that failed to parse: reported there, not again here
+        return _BAD  # a bundled kind that failed to parse: reported there, not again here
     if _ok(code) and code not in kinds:
         known = ", ".join(sorted(kinds)) or "none defined"
         errors.add(
@@ -681,7 +656,7 @@ def _known_kind(
             "session_kind.unknown",
             f"unknown session kind {code!r}; known: {known}",
         )
-        return BAD
+        return _BAD
     return code
 
 
@@ -692,33 +667,33 @@ def _read_gap_days(errors: _Errors, fields: Mapping, path: str) -> Any:
         return None
     gap = _fields(errors, raw, where, required=("min", "max"), optional=("target",))
     if gap is None:
-        return BAD
+        return _BAD
     low = _integer(errors, gap, "min", where, low=1, high=MAX_GAP_DAYS, unit="days", required=True)
     high = _integer(errors, gap, "max", where, low=1, high=MAX_GAP_DAYS, unit="days", required=True)
     target = _integer(errors, gap, "target", where, low=1, high=MAX_GAP_DAYS, unit="days")
     if not _ok(low, high, target):
-        return BAD
+        return _BAD
     if low > high:
         errors.add(f"{where}.min", "gap_days.order", f"min ({low}) is greater than max ({high})")
-        return BAD
+        return _BAD
     if target is None:
         target = low
     elif not low <= target <= high:
         errors.add(
             f"{where}.target", "gap_days.target", f"target ({target}) is outside [{low}, {high}]"
         )
-        return BAD
+        return _BAD
     return GapDays(min=low, target=target, max=high)
 
 
 def _read_weekdays(errors: _Errors, fields: Mapping, path: str) -> Any:
     items = _list(errors, fields, "weekdays", path)
-    if items is None or items is BAD:
+    if items is None or items is _BAD:
         return items
     where = _at(path, "weekdays")
     if not items:
         errors.add(where, "weekdays.empty", "must list at least one weekday (or be left out)")
-        return BAD
+        return _BAD
     bad = False
     for i, code in enumerate(items):
         if code not in WEEKDAYS:
@@ -728,7 +703,7 @@ def _read_weekdays(errors: _Errors, fields: Mapping, path: str) -> Any:
                 f"unknown weekday {_describe(code)}; expected one of: {', '.join(WEEKDAYS)}",
             )
             bad = True
-    return BAD if bad else frozenset(items)
+    return _BAD if bad else frozenset(items)
 
 
 def _read_after(errors: _Errors, fields: Mapping, path: str) -> Any:
@@ -738,12 +713,12 @@ def _read_after(errors: _Errors, fields: Mapping, path: str) -> Any:
         return None
     after = _fields(errors, raw, where, required=("phase",), optional=("min_days", "max_days"))
     if after is None:
-        return BAD
+        return _BAD
     phase = _text(errors, after, "phase", where, required=True, max_length=MAX_CODE_LENGTH)
     low = _integer(errors, after, "min_days", where, low=0, high=MAX_DAYS, unit="days")
     high = _integer(errors, after, "max_days", where, low=0, high=MAX_DAYS, unit="days")
     if not _ok(phase, low, high):
-        return BAD
+        return _BAD
     low = low or 0
     if high is not None and low > high:
         errors.add(
@@ -751,12 +726,12 @@ def _read_after(errors: _Errors, fields: Mapping, path: str) -> Any:
             "after.order",
             f"min_days ({low}) is greater than max_days ({high})",
         )
-        return BAD
+        return _BAD
     return After(phase=phase, min_days=low, max_days=high)
 
 
 def _read_follow_up(
-    errors: _Errors, fields: Mapping, path: str, kinds: Mapping[str, SessionKind]
+    errors: _Errors, fields: Mapping, path: str, kinds: _KindLookup
 ) -> Any:
     where = _at(path, "follow_up")
     raw = _present(errors, fields, "follow_up", path, required=False)
@@ -766,7 +741,7 @@ def _read_follow_up(
         errors, raw, where, required=("session_kind", "min_hours", "max_hours"), optional=()
     )
     if follow_up is None:
-        return BAD
+        return _BAD
     kind = _known_kind(errors, follow_up, "session_kind", where, kinds)
     low = _number(
         errors, follow_up, "min_hours", where, low=0, high=MAX_HOURS, unit="hours", required=True
@@ -775,14 +750,14 @@ def _read_follow_up(
         errors, follow_up, "max_hours", where, low=0, high=MAX_HOURS, unit="hours", required=True
     )
     if not _ok(kind, low, high):
-        return BAD
+        return _BAD
     if low > high:
         errors.add(
             f"{where}.min_hours",
             "follow_up.order",
             f"min_hours ({low:g}) is greater than max_hours ({high:g})",
         )
-        return BAD
+        return _BAD
     return FollowUp(session_kind=kind, min_hours=low, max_hours=high)
 
 
@@ -834,247 +809,6 @@ def _check_after_graph(errors: _Errors, drafts: list[_PhaseDraft]) -> None:
                 "after.cycle",
                 f"phases wait for each other in a circle ({loop}); none can start",
             )
-
-
-# --- can any calendar satisfy a phase? ---
-
-
-def _phase_feasibility(
-    phase: Phase, path: str, kinds: Mapping[str, SessionKind], min_hours_between_doses: Any
-) -> list[FieldError]:
-    kind = kinds[phase.session_kind]
-    spacing = min_hours_between_doses if _ok(min_hours_between_doses) else None
-    out = _route_cap_errors(phase, path, kind)
-    out += _spacing_errors(phase, path, kind, spacing)
-    if phase.follow_up is not None:
-        follow_kind = kinds[phase.follow_up.session_kind]
-        out.extend(_follow_up_fit_errors(phase, path, kind, follow_kind, spacing))
-    return out
-
-
-def _is_dose(kind: SessionKind) -> bool:
-    return ROUTES[kind.route].is_dose and kind.has_dose
-
-
-def _route_cap_errors(phase: Phase, path: str, kind: SessionKind) -> list[FieldError]:
-    """A weekly cap that promises more doses than the route allows is a rule to correct."""
-    cap = ROUTES[kind.route].max_doses_per_7_days
-    if cap is None or not _is_dose(kind) or phase.max_per_week is None:
-        return []
-    if phase.max_per_week <= cap:
-        return []
-    return [FieldError(
-        f"{path}.max_per_week",
-        f"max_per_week {phase.max_per_week} allows more doses than route {kind.route} does "
-        f"(at most {cap} in 7 days); set it to {cap} or less",
-        "route.max_doses_per_7_days",
-    )]
-
-
-def _spacing_errors(
-    phase: Phase, path: str, kind: SessionKind, min_hours_between_doses: float | None
-) -> list[FieldError]:
-    gap = phase.gap_days
-    if gap is None or (phase.count is not None and phase.count < 2):
-        return []
-    route = ROUTES[kind.route]
-    doses = _is_dose(kind)
-    gap_min = gap.min
-    out: list[FieldError] = []
-    if doses and min_hours_between_doses:
-        # Two starts on local dates k days apart are less than (k + 1) × 24 hours apart.
-        implied = int(min_hours_between_doses // 24)
-        if implied > gap.max and phase.count is not None:
-            return [FieldError(
-                f"{path}.gap_days.max",
-                f"min_hours_between_doses ({min_hours_between_doses:g}) keeps doses at least "
-                f"{_plural(implied, 'day')} apart, but gap_days.max is {gap.max}",
-                "min_hours_between_doses.gap_conflict",
-            )]
-        gap_min = max(gap_min, implied)
-
-    # The sparsest calendar (every gap at max) still puts this many sessions in the 7 days that
-    # start with the phase's first session.
-    reach = 6 if phase.count is not None else min(6, phase.until_days)
-    forced = reach // gap.max + 1
-    if phase.count is not None:
-        forced = min(forced, phase.count)
-    if phase.max_per_week is not None and forced > phase.max_per_week:
-        out.append(FieldError(
-            f"{path}.max_per_week",
-            f"with gap_days.max {gap.max}, some 7 consecutive days always hold {forced} sessions; "
-            f"max_per_week is {phase.max_per_week}",
-            "max_per_week.gap_conflict",
-        ))
-    route_cap = route.max_doses_per_7_days if doses else None
-    if route_cap is not None and forced > route_cap:
-        out.append(FieldError(
-            f"{path}.gap_days.max",
-            f"with gap_days.max {gap.max}, some 7 consecutive days always hold {forced} doses; "
-            f"route {route.code} allows at most {route_cap}",
-            "route.max_doses_per_7_days",
-        ))
-    if out:
-        return out
-
-    count = phase.count
-    weekdays = (
-        None if phase.weekdays is None else frozenset(WEEKDAYS.index(d) for d in phase.weekdays)
-    )
-    if weekdays is not None and len(weekdays) < 7:
-        probe_span = None if count is not None else phase.until_days
-        if not _spacing_feasible(count, probe_span, gap.min, gap.max, weekdays, None):
-            allowed = ", ".join(d for d in WEEKDAYS if d in phase.weekdays)
-            return [FieldError(
-                f"{path}.weekdays",
-                f"sessions only on {allowed} cannot be {gap.min}–{gap.max} days apart",
-                "weekdays.gap_conflict",
-            )]
-    else:
-        weekdays = None
-
-    caps = [c for c in (phase.max_per_week, route_cap) if c is not None]
-    cap = min(caps) if caps else None
-    if count is not None:
-        span = phase.within_days
-    else:
-        span = min(phase.until_days, phase.within_days or phase.until_days)
-    if _spacing_feasible(count, span, gap_min, gap.max, weekdays, cap):
-        return []
-    what = f"{count} sessions" if count is not None else "sessions every gap_days.max"
-    if gap_min > gap.min and _spacing_feasible(count, span, gap.min, gap.max, weekdays, cap):
-        return [FieldError(
-            path,
-            f"min_hours_between_doses ({min_hours_between_doses:g}) keeps doses at least "
-            f"{_plural(gap_min, 'day')} apart; then {what} do not fit within {span} days",
-            "min_hours_between_doses.gap_conflict",
-        )]
-    if cap is not None and _spacing_feasible(count, span, gap_min, gap.max, weekdays, None):
-        if cap == phase.max_per_week:
-            return [FieldError(
-                f"{path}.max_per_week",
-                f"at most {cap} a week, {what} do not fit within {span} days",
-                "max_per_week.within_days",
-            )]
-        return [FieldError(
-            f"{path}.within_days",
-            f"route {route.code} allows at most {cap} doses in 7 days; then {what} do not fit "
-            f"within {span} days",
-            "route.max_doses_per_7_days",
-        )]
-    if weekdays is not None and _spacing_feasible(count, span, gap_min, gap.max, None, cap):
-        return [FieldError(
-            f"{path}.weekdays",
-            f"on these weekdays only, {what} do not fit within {span} days",
-            "weekdays.within_days",
-        )]
-    return [FieldError(
-        path, "no calendar satisfies these spacing rules together", "phase.unsatisfiable"
-    )]
-
-
-@lru_cache(maxsize=4096)
-def _spacing_feasible(
-    count: int | None,
-    span: int | None,
-    gap_min: int,
-    gap_max: int,
-    weekdays: frozenset[int] | None,
-    per_week: int | None,
-) -> bool:
-    """Whether some sequence of session dates meets the phase's day rules.
-
-    With a ``count``: ``count`` sessions whose last is at most ``span`` days after the first
-    (``None``: no limit). Open-ended (``count`` None): sessions can keep coming, each gap in
-    [gap_min, gap_max], until ``span`` days after the first. A search over days whose state is
-    (sessions in the last 7 days, days since the last one); every rule is prefix-closed, so a
-    state only needs the most sessions placed to reach it.
-    """
-    if count is not None and count <= 1:
-        return True
-    if count is not None:
-        needed = (count - 1) * gap_max if span is None else min(span, (count - 1) * gap_max)
-    else:
-        needed = span
-    horizon = min(needed, max(_FEASIBILITY_HORIZON_DAYS, 8 * gap_max))
-    if per_week is not None and per_week >= 6 // gap_min + 1:
-        per_week = None  # gap_min alone keeps the weekly count below the cap
-    first_days = sorted(weekdays) if weekdays is not None else [0]
-    for first in first_days:
-        states: dict[tuple[int, int], int] = {(1, 0): 1}
-        for day in range(1, horizon + 1):
-            allowed = weekdays is None or (first + day) % 7 in weekdays
-            following: dict[tuple[int, int], int] = {}
-            for (recent, since), placed in states.items():
-                shifted = (recent << 1) & 0x7F if per_week is not None else 0
-                since += 1
-                if since < gap_max:
-                    key = (shifted, since)
-                    following[key] = max(following.get(key, 0), placed)
-                if (
-                    allowed
-                    and gap_min <= since <= gap_max
-                    and (per_week is None or shifted.bit_count() < per_week)
-                ):
-                    if count is not None and placed + 1 >= count:
-                        return True
-                    key = (shifted | 1, 0)
-                    following[key] = max(following.get(key, 0), placed + 1)
-            states = following
-            if not states:
-                break
-        if count is None or horizon < needed:
-            if states:
-                return True
-    return False
-
-
-def _follow_up_fit_errors(
-    phase: Phase,
-    path: str,
-    kind: SessionKind,
-    follow_kind: SessionKind,
-    min_hours_between_doses: float | None,
-) -> list[FieldError]:
-    """A follow-up that can never start within its window or finish before the next session.
-
-    Minutes from local midnight of the parent's day, with the parent starting at midnight: the
-    most room any real calendar could have.
-    """
-    follow_up = phase.follow_up
-    where = f"{path}.follow_up"
-    spacing = (min_hours_between_doses or 0) * 60
-    follow_is_dose = _is_dose(follow_kind)
-    parent_is_dose = _is_dose(kind)
-    parent_end = kind.duration_minutes
-    follow_start = parent_end + follow_up.min_hours * 60
-    if spacing and follow_is_dose and parent_is_dose:
-        earliest = kind.dose_offsets()[-1] + spacing - follow_kind.dose_offsets()[0]
-        if earliest > parent_end + follow_up.max_hours * 60:
-            return [FieldError(
-                f"{where}.max_hours",
-                f"the follow-up {follow_kind.code} is a dose: min_hours_between_doses "
-                f"({min_hours_between_doses:g}) pushes it past max_hours ({follow_up.max_hours:g})",
-                "follow_up.no_fit",
-            )]
-        follow_start = max(follow_start, earliest)
-    has_next = phase.gap_days is not None and (phase.count is None or phase.count > 1)
-    if not has_next:
-        return []
-    next_start = follow_start + follow_kind.duration_minutes
-    if spacing and follow_is_dose and parent_is_dose:
-        next_dose = follow_start + follow_kind.dose_offsets()[-1] + spacing
-        next_start = max(next_start, next_dose - kind.dose_offsets()[0])
-    latest_next = (phase.gap_days.max + 1) * DAY_MINUTES
-    if next_start >= latest_next:
-        return [FieldError(
-            f"{where}.min_hours",
-            f"{kind.code} ({kind.duration_minutes} min), then {follow_up.min_hours:g} hours, then "
-            f"{follow_kind.code} ({follow_kind.duration_minutes} min) cannot finish before the "
-            f"next session, at most {_plural(phase.gap_days.max, 'day')} later",
-            "follow_up.no_fit",
-        )]
-    return []
 
 
 # --- model → SPEC JSON ---

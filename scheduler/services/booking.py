@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import engine
 from ..errors import Conflict, Invalid, NotFound
@@ -46,8 +46,11 @@ from .transaction import atomic
 
 log = logging.getLogger(__name__)
 
-PLACEMENT_ATTEMPTS = 4
-EXCLUSION_VIOLATION = "23P01"
+PLACEMENT_ATTEMPTS = 5
+# Losing a race on PostgreSQL: the exclusion constraint refused an overlap (23P01), or two
+# placements waited on each other's rows (40P01) or could not be serialised (40001). All mean
+# "the calendar changed under us": read it again and place again.
+RETRIABLE_SQLSTATES = frozenset({"23P01", "40P01", "40001"})
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def create_enrollment(who: Principal, request: EnrollmentRequest,
         replay = _idempotent_replay(who, idempotency_key, request_hash)
         if replay is not None:
             return replay, True
-    last_error: IntegrityError | None = None
+    last_error: DBAPIError | None = None
     for attempt in range(PLACEMENT_ATTEMPTS):
         try:
             with atomic():
@@ -146,12 +149,13 @@ def create_enrollment(who: Principal, request: EnrollmentRequest,
                         body={"enrollment_id": enrollment.id}))
                     db.session.flush()
             return enrollment, False
-        except IntegrityError as exc:
-            if idempotency_key and _is_unique_violation(exc, "uq_idempotency_key"):
+        except DBAPIError as exc:
+            if idempotency_key and isinstance(exc, IntegrityError) and \
+                    _is_unique_violation(exc, "uq_idempotency_key"):
                 replay = _idempotent_replay(who, idempotency_key, request_hash)
                 if replay is not None:
                     return replay, True
-            if not _is_exclusion_violation(exc):
+            if not _lost_race(exc):
                 raise
             last_error = exc
             log.info("placement lost a race (attempt %d); placing again", attempt + 1)
@@ -294,8 +298,8 @@ def _assert_free(allocations, ignore_appointment_ids=()) -> None:
                        details={"reason": "concurrent_booking", "appointment_id": clash})
 
 
-def _is_exclusion_violation(exc: IntegrityError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION
+def _lost_race(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRIABLE_SQLSTATES
 
 
 def _is_unique_violation(exc: IntegrityError, name: str) -> bool:
@@ -429,7 +433,7 @@ def _plan_warnings(cancelled: Appointment) -> list[dict]:
     violations = evaluate(protocol, kinds, [_instance(a) for a in live],
                           tz=ZoneInfo(clinic.timezone),
                           clinic_certifications=frozenset(clinic.certifications or []),
-                          complete=False)
+                          complete=True, horizon_end=enrollment.horizon_end)
     ids = {a.key: a.id for a in live}
     return [{"rule": v.rule, "message": v.message,
              "appointment_ids": [ids[k] for k in v.sessions if k in ids]} for v in violations]
@@ -445,8 +449,8 @@ def reschedule(who: Principal, appointment_id: int, *, start: datetime | None = 
         try:
             with atomic():
                 return _reschedule(who, appointment_id, start, not_before)
-        except IntegrityError as exc:
-            if not _is_exclusion_violation(exc):
+        except DBAPIError as exc:
+            if not _lost_race(exc):
                 raise
             log.info("reschedule lost a race (attempt %d)", attempt + 1)
     raise Conflict("the calendar kept changing under this request; try again",

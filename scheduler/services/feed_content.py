@@ -143,8 +143,8 @@ def _events(feed: Feed, window: Window) -> list[ical.EventData]:
         # never loaded.
         query = query.add_columns(Patient.name, Appointment.session_kind, Clinic.name).join(
             Patient, Patient.id == Appointment.patient_id)
-        kind_names = dict(db.session.execute(
-            select(SessionKindRecord.code, SessionKindRecord.name)).tuples())
+        kind_names = {code: name for code, name in db.session.execute(
+            select(SessionKindRecord.code, SessionKindRecord.name))}
     query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
                                                              Appointment.id)
     busy_summary = BUSY_SUMMARY.get(feed.scope, "Busy")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +21,7 @@ def test_enrollment_places_a_held_plan(api, practice, patient, enroll, db_proble
     assert plan["status"] == "held" and plan["protocol_version"] == 1
     assert plan["patient_id"] == patient["id"]
     expires = datetime.fromisoformat(plan["hold_expires_at"])
-    assert timedelta(minutes=14) < expires - datetime.now(timezone.utc) <= timedelta(minutes=15)
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
     appts = plan["appointments"]
     assert [a["key"] for a in appts][:2] == ["consult#1", "induction#1"]
     assert sum(a["phase"] == "induction" for a in appts) == 6
@@ -75,7 +75,7 @@ def test_expired_hold_cannot_be_confirmed_and_frees_its_slots(app, api, practice
     plan = enroll(patient["id"])
     with app.app_context():
         row = db.session.get(Enrollment, plan["id"])
-        row.hold_expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        row.hold_expires_at = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
     response = api.post(f"/enrollments/{plan['id']}/confirm", expect=409)
     assert "expired" in response["error"]["message"]
@@ -91,7 +91,7 @@ def test_expired_holds_do_not_block_new_enrollments(app, api, practice, patient,
     plan = enroll(patient["id"])
     with app.app_context():
         db.session.get(Enrollment, plan["id"]).hold_expires_at = \
-            datetime.now(timezone.utc) - timedelta(minutes=1)
+            datetime.now(UTC) - timedelta(minutes=1)
         db.session.commit()
     other = api.post("/patients", {"name": "B", "clinic_id": practice.clinic})
     second = enroll(other["id"])

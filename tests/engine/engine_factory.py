@@ -6,13 +6,6 @@ from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from capacity_checker import (
-    capacity_problems,
-    double_bookings_brute,
-    patient_busy_problems,
-    session_problems,
-)
-
 from scheduler.engine import (
     Allocation,
     Availability,
@@ -36,6 +29,12 @@ from scheduler.rules.model import (
     StaffNeed,
 )
 from scheduler.rules.routes import ROUTES
+from tests.engine.capacity_checker import (
+    capacity_problems,
+    double_bookings_brute,
+    patient_busy_problems,
+    session_problems,
+)
 
 WEEKDAYS5 = ("mon", "tue", "wed", "thu", "fri")
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -4,15 +4,6 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from capacity_checker import capacity_problems, double_bookings_brute
-from engine_factory import (
-    block,
-    iv_depression,
-    local,
-    make_enrollment,
-    make_practice,
-    verify,
-)
 
 from scheduler.engine import (
     BookingIndex,
@@ -22,6 +13,15 @@ from scheduler.engine import (
     find_slots,
     place_plan,
     reschedule,
+)
+from tests.engine.capacity_checker import capacity_problems, double_bookings_brute
+from tests.engine.engine_factory import (
+    block,
+    iv_depression,
+    local,
+    make_enrollment,
+    make_practice,
+    verify,
 )
 
 NY = "America/New_York"

@@ -5,7 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from engine_factory import (
+
+from scheduler.engine import Availability, Preferences, StaffMember, place_plan
+from scheduler.engine.localtime import LocalClock
+from scheduler.rules.model import GapDays
+from tests.engine.engine_factory import (
     ALL_DAYS,
     block,
     hm,
@@ -16,10 +20,6 @@ from engine_factory import (
     verify,
     weekly,
 )
-
-from scheduler.engine import Availability, Preferences, StaffMember, place_plan
-from scheduler.engine.localtime import LocalClock
-from scheduler.rules.model import GapDays
 
 CHANGES = [  # zone, a local date shortly before a DST change, the change date
     ("America/New_York", date(2027, 3, 10), date(2027, 3, 14)),

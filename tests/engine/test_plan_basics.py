@@ -2,14 +2,13 @@
 
 from datetime import date
 
-from engine_factory import (
+from scheduler.engine import Preferences, place_plan
+from tests.engine.engine_factory import (
     iv_depression,
     make_enrollment,
     make_practice,
     verify,
 )
-
-from scheduler.engine import Preferences, place_plan
 
 
 def test_iv_depression_plan_is_complete_and_valid():

@@ -3,9 +3,7 @@ plan that the independent checker and the rule evaluator both accept, or reports
 
 from datetime import date, timedelta
 
-from capacity_checker import double_bookings_brute
-from engine_factory import KINDS, verify
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from scheduler.engine import (
@@ -26,6 +24,8 @@ from scheduler.engine import (
 from scheduler.engine.localtime import LocalClock, to_datetime
 from scheduler.rules.model import After, FollowUp, GapDays, Phase, Protocol
 from scheduler.rules.routes import ROUTES
+from tests.engine.capacity_checker import double_bookings_brute
+from tests.engine.engine_factory import KINDS, verify
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Sydney"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -143,18 +143,18 @@ def test_plans_are_valid_or_failures_are_explained(practice, enrollment):
     try:
         plan = place_plan(practice, enrollment, OPTIONS)
     except PlacementError as err:
-        explanation = err.value if hasattr(err, "value") else err.explanation
+        explanation = err.explanation
         assert explanation.blockers, explanation
         assert explanation.message
+        event(f"failure: {explanation.blockers[0].code}")
         return
+    event("placed")
     verify(practice, enrollment, plan)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(practices(), st.sampled_from(["iv_infusion", "consult", "integration"]))
 def test_every_slot_fits(practice, kind):
-    from engine_factory import double_bookings_brute
-
     clock = LocalClock(practice.clinic.timezone)
     start = to_datetime(clock.day(START).start)
     end = to_datetime(clock.day(START + timedelta(days=3)).start)
@@ -166,9 +166,7 @@ def test_every_slot_fits(practice, kind):
             room = next(r for r in practice.rooms if r.id == slot.room_id)
             assert k.room_features <= room.features
             # some chair must be free for the whole hold
-            from datetime import timedelta as td
-
-            hold_end = slot.end + td(minutes=room.turnover_minutes)
+            hold_end = slot.end + timedelta(minutes=room.turnover_minutes)
             assert any(not double_bookings_brute(allocations + [
                 Allocation("room", room.id, u, slot.start, hold_end)])
                 for u in range(room.capacity))

@@ -3,17 +3,6 @@
 from datetime import date, timedelta
 
 import pytest
-from engine_factory import (
-    block,
-    hm,
-    local,
-    make_enrollment,
-    make_practice,
-    one_phase,
-    shifts,
-    verify,
-    weekly,
-)
 
 from scheduler.engine import (
     Availability,
@@ -24,6 +13,17 @@ from scheduler.engine import (
     StaffMember,
     TimeOff,
     place_plan,
+)
+from tests.engine.engine_factory import (
+    block,
+    hm,
+    local,
+    make_enrollment,
+    make_practice,
+    one_phase,
+    shifts,
+    verify,
+    weekly,
 )
 
 NY = "America/New_York"
@@ -81,7 +81,8 @@ def test_turnover_is_part_of_the_room_hold(next_start, expected):
 
 def test_turnover_may_run_past_closing_but_segments_may_not():
     practice = make_practice(infusion_rooms=1)
-    enrollment = make_enrollment(one_phase(), MONDAY, availability=Availability(earliest=hm("16:00")))
+    enrollment = make_enrollment(one_phase(), MONDAY,
+                                 availability=Availability(earliest=hm("16:00")))
     plan = place_plan(practice, enrollment)
     verify(practice, enrollment, plan)
     assert wall(plan.sessions[0]) == "Mon 16:00"

@@ -4,7 +4,10 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from engine_factory import (
+
+from scheduler.engine import Enrollment, PlacementError, Preferences, place_plan
+from scheduler.rules.model import After, FollowUp, GapDays, Phase, Protocol
+from tests.engine.engine_factory import (
     ESKETAMINE,
     block,
     hm,
@@ -15,9 +18,6 @@ from engine_factory import (
     one_phase,
     verify,
 )
-
-from scheduler.engine import Enrollment, PlacementError, Preferences, place_plan
-from scheduler.rules.model import After, FollowUp, GapDays, Phase, Protocol
 
 NY = "America/New_York"
 TZ = ZoneInfo(NY)

@@ -166,7 +166,10 @@ def test_a_gap_pushed_outside_its_bounds_is_caught(case, data):
     gap = (day(moved) - day(before)).days
     low, high = phase["gap_days"]["min"], phase["gap_days"]["max"]
     too_long = data.draw(st.booleans())
-    new_gap = high + data.draw(st.integers(1, 5)) if too_long else data.draw(st.integers(0, low - 1))
+    if too_long:
+        new_gap = high + data.draw(st.integers(1, 5))
+    else:
+        new_gap = data.draw(st.integers(0, low - 1))
     delta = new_gap - gap
     # Move this session and everything after it, so only this one gap changes.
     cut = moved.start.astimezone(UTC)

@@ -210,6 +210,10 @@ def test_overrides_can_replace_a_session_kind_field_and_are_validated():
 
 @pytest.mark.parametrize("overrides, expected", [
     ({"phases": {"booster": {"count": 3}}}, [("phases.booster", "override.unknown_phase")]),
+    ({"session_kinds": {"laser": {"name": "x"}}}, [
+        ("session_kinds.laser", "override.unknown_session_kind"),
+    ]),
+    ({"phases": {"maintenance": None}, "code": "IV"}, [("code", "format")]),
     ({"phases": {"induction": {"count": 0}}}, [("phases[1].count", "range")]),
     ({"phases": {"induction": {"gap_days": {"min": 5}}}}, [
         ("phases[1].gap_days.min", "gap_days.order"),

@@ -9,6 +9,7 @@ import pytest
 from scheduler.rules import (
     RuleValidationError,
     parse_protocol,
+    parse_protocol_bundle,
     parse_session_kind,
     protocol_to_dict,
     session_kind_to_dict,
@@ -248,6 +249,15 @@ PROTOCOL_CASES = {
         set_in(1, max_per_week=2, within_days=16),
         [("phases[1].max_per_week", "max_per_week.within_days")],
     ),
+    # Mon–Wed only: a third session within 4 days of the second lands in the same week.
+    "max_per_week and weekdays leave no way to place count": (
+        lambda d: (
+            d.update(min_hours_between_doses=None),
+            d["phases"][1].update(count=3, weekdays=["mon", "tue", "wed"], max_per_week=2),
+            d["phases"][1].pop("within_days"),
+        ),
+        [("phases[1].max_per_week", "max_per_week.weekdays")],
+    ),
     "unknown weekday": (
         set_in(1, weekdays=["mon", "funday"]), [("phases[1].weekdays[1]", "weekdays.unknown")]
     ),
@@ -367,3 +377,21 @@ def test_a_weekly_cap_above_the_route_limit_is_refused():
     assert protocol_errors(document) == [("phases[1].max_per_week", "route.max_doses_per_7_days")]
     document["phases"][1]["max_per_week"] = 2
     assert parse_protocol(document, KINDS).phases[1].max_per_week == 2
+
+
+def test_a_bundle_parses_its_own_kinds_and_may_use_known_ones():
+    document = {**copy.deepcopy(SPEC_PROTOCOL), "session_kinds": [IV]}
+    known = {code: KINDS[code] for code in ("consult", "integration")}
+    proto, bundled = parse_protocol_bundle(document, known)
+    assert list(bundled) == ["iv_infusion"] and proto.phases[1].session_kind == "iv_infusion"
+
+
+def test_a_bundle_reports_duplicate_and_broken_kinds_once():
+    broken = edited(IV, lambda d: d["segments"][2].update(minutes=5))
+    document = {**copy.deepcopy(SPEC_PROTOCOL), "session_kinds": [IV, IV, broken]}
+    with pytest.raises(RuleValidationError) as caught:
+        parse_protocol_bundle(document, KINDS)
+    assert [(e.path, e.rule) for e in caught.value.errors] == [
+        ("session_kinds[1].code", "session_kind.duplicate"),
+        ("session_kinds[2].segments", "route.min_monitoring_minutes"),
+    ]

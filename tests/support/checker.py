@@ -7,7 +7,7 @@ at once, no resource over capacity, no patient in two places, nothing outside op
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ LIVE = ("held", "booked", "checked_in", "completed")
 def _aware(value):
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def calendar_problems(connection) -> list[str]:
@@ -34,10 +34,8 @@ def calendar_problems(connection) -> list[str]:
     for rtype, rid, unit, start, end, appt, _status in rows:
         by_unit[(rtype, rid, unit)].append((_aware(start), _aware(end), appt))
     for key, spans in by_unit.items():
-        spans.sort()
-        for (s1, e1, a1), (s2, e2, a2) in zip(spans, spans[1:]):
-            if s2 < e1:
-                problems.append(f"{key} double-booked by appointments {a1} and {a2}")
+        problems += [f"{key} double-booked by appointments {a} and {b}"
+                     for a, b in _overlapping_pairs(spans)]
     capacity = {("room", r): c for r, c in connection.execute(
         sa.text("SELECT id, capacity FROM rooms")).all()}
     capacity.update({("staff", s): c for s, c in connection.execute(
@@ -63,8 +61,17 @@ def calendar_problems(connection) -> list[str]:
             problems.append(f"appointment {appt} at {local_start:%a %H:%M}-{local_end:%H:%M} "
                             "is outside opening hours")
     for patient, spans in by_patient.items():
-        spans.sort()
-        for (s1, e1, a1), (s2, e2, a2) in zip(spans, spans[1:]):
-            if s2 < e1:
-                problems.append(f"patient {patient} in two places: {a1} and {a2}")
+        problems += [f"patient {patient} in two places: {a} and {b}"
+                     for a, b in _overlapping_pairs(spans)]
     return problems
+
+
+def _overlapping_pairs(spans):
+    """Every pair of half-open spans that overlap (sorted sweep against the latest end)."""
+    spans = sorted(spans)
+    latest_end, latest_id = None, None
+    for start, end, ident in spans:
+        if latest_end is not None and start < latest_end:
+            yield latest_id, ident
+        if latest_end is None or end > latest_end:
+            latest_end, latest_id = end, ident

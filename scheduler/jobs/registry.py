@@ -1,0 +1,54 @@
+"""The jobs: name, fixed lock key, interval (a config key) and the service call they make."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    lock_id: int
+    """Advisory-lock key of this job. Fixed forever: two versions of the code must agree."""
+    interval_key: str
+    description: str
+    body: Callable[[Flask, datetime], int]
+    """Runs inside an app context; returns how many rows it changed."""
+
+    def interval(self, config) -> timedelta:
+        return timedelta(seconds=config[self.interval_key])
+
+
+# The booking service is imported at call time: it is the job, this module only schedules it.
+
+def _expire_holds(app: Flask, now: datetime) -> int:
+    from ..services import booking
+
+    return booking.expire_holds(now)
+
+
+def _extend_horizons(app: Flask, now: datetime) -> int:
+    from ..services import booking
+
+    return booking.extend_horizons(now)
+
+
+def _flag_overdue(app: Flask, now: datetime) -> int:
+    from ..services import booking
+
+    return booking.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
+
+
+JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
+    JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
+            "Release enrollments whose hold ran out before confirmation", _expire_holds),
+    JobSpec("extend_horizons", 2, "JOB_EXTEND_HORIZONS_SECONDS",
+            "Place open-ended maintenance phases over the rolling horizon", _extend_horizons),
+    JobSpec("flag_overdue", 3, "JOB_FLAG_OVERDUE_SECONDS",
+            "Flag booked appointments long past their end without a check-in",
+            _flag_overdue),
+)}
