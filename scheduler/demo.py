@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time, timedelta
 
 import click
 from flask import current_app
@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Clinic, Room, Shift, StaffMember
+from .models import Clinic, Patient, Room, Shift, StaffMember
 from .services import keys
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -79,6 +79,48 @@ def seed_demo_practice() -> list[Clinic]:
     return clinics
 
 
+PATIENTS = ["Ada L.", "Grace H.", "Alan T.", "Edsger D.", "Barbara L.", "Donald K."]
+PLANS = ["iv-depression", "esketamine-label", "iv-chronic-pain", "im-series", "kap"]
+
+
+def seed_demo_plans(clinics: list[Clinic]) -> int:
+    """Load the five built-in templates and book real plans from them in every clinic."""
+    from .errors import DomainError
+    from .models import Enrollment, ProtocolRecord
+    from .services import booking, rule_store
+    from .services.access import SYSTEM_PRINCIPAL
+
+    if db.session.scalar(select(Enrollment.id).limit(1)) is not None:
+        return 0
+    protocols = {}
+    for code in PLANS:
+        existing = db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == code))
+        protocols[code] = existing.id if existing else \
+            rule_store.instantiate_template(SYSTEM_PRINCIPAL, code, {}).protocol_id
+    start_on = date.today() + timedelta(days=1)
+    booked = 0
+    for clinic in clinics:
+        for i, name in enumerate(PATIENTS):
+            patient = Patient(clinic_id=clinic.id, name=f"{name} ({clinic.name})",
+                              external_id=f"DEMO-{clinic.id}-{i + 1}")
+            db.session.add(patient)
+            db.session.commit()
+            code = PLANS[i % len(PLANS)]
+            if code == "esketamine-label" and "esketamine_rems" not in clinic.certifications:
+                code = "iv-depression"  # only certified clinics may give esketamine
+            request = booking.EnrollmentRequest(
+                patient_id=patient.id, protocol_id=protocols[code], clinic_id=clinic.id,
+                start_on=start_on + timedelta(days=i), preferences={},
+                availability={"weekdays": list(WEEKDAYS), "earliest": "08:00", "latest": "18:00"})
+            try:
+                enrollment, _ = booking.create_enrollment(SYSTEM_PRINCIPAL, request)
+                booking.confirm_enrollment(SYSTEM_PRINCIPAL, enrollment.id)
+                booked += 1
+            except DomainError as exc:
+                click.echo(f"  {clinic.name}: {code} for {name} not placed: {exc.message}")
+    return booked
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -90,6 +132,9 @@ def demo_command(host, port, no_serve):
 
     upgrade()
     clinics = seed_demo_practice()
+    plans = seed_demo_plans(clinics)
+    if plans:
+        click.echo(f"Booked {plans} demo treatment plans from the built-in templates")
     _key, secret = keys.create_key("admin", label="demo")
     base = f"http://{host}:{port}"
     click.echo(f"Demo practice: {', '.join(f'{c.name} (#{c.id}, {c.timezone})' for c in clinics)}")
