@@ -166,7 +166,7 @@ def build_clinics(n_clinics: int, kinds, rng: random.Random):
 
 
 def synthetic_bookings(practice: Practice, count: int, rng: random.Random,
-                       first_day: date) -> list[Allocation]:
+                       first_day: date, idle: float = 0.25) -> list[Allocation]:
     """``count`` conflict-free appointments (room + staff + patient allocations), packed
     day by day from ``first_day`` at ~75% of the infusion rooms' capacity."""
     clock = LocalClock(practice.clinic.timezone)
@@ -196,7 +196,7 @@ def synthetic_bookings(practice: Practice, count: int, rng: random.Random,
                 length = 45 if consult else 85
                 if cursor + length > 19 * 60:
                     break
-                if rng.random() < 0.25:
+                if rng.random() < idle:
                     cursor += 15 * rng.randrange(1, 8)
                     continue
                 s = clock.window(day, cursor, cursor)[0]
@@ -307,7 +307,8 @@ def many_enrollments(total, initial, rng_seed=11):
     practices = build_clinics(3, kinds, rng)
     allocations = []
     for practice in practices:
-        allocations += synthetic_bookings(practice, initial, rng, BASE_DAY - timedelta(days=7))
+        allocations += synthetic_bookings(practice, initial, rng, BASE_DAY - timedelta(days=7),
+                                          idle=0.85)
     index = BookingIndex.from_allocations(allocations)
     practices = [replace(p, bookings=index) for p in practices]
     placed_plans, failures, samples = [], 0, []

@@ -35,6 +35,8 @@ class Config:
     FEED_FUTURE_DAYS = int(os.environ.get("REGIMEN_FEED_FUTURE_DAYS", "365"))
     FEED_CANCELLED_DAYS = int(os.environ.get("REGIMEN_FEED_CANCELLED_DAYS", "14"))
     FEED_REFRESH_MINUTES = int(os.environ.get("REGIMEN_FEED_REFRESH_MINUTES", "60"))
+    # Rendered feeds kept per worker, keyed by ETag (0 turns the cache off).
+    FEED_CACHE_MB = int(os.environ.get("REGIMEN_FEED_CACHE_MB", "64"))
 
     # Background jobs (``flask --app wsgi scheduler run``): how often each runs, in seconds.
     JOB_EXPIRE_HOLDS_SECONDS = int(os.environ.get("REGIMEN_JOB_EXPIRE_HOLDS_SECONDS", "60"))

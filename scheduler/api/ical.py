@@ -1,7 +1,8 @@
 """``GET /ical/<token>.ics``: the feed itself. No bearer key: the secret token is the credential.
 
 Conditional requests are decided before rendering: the ETag comes from one aggregate query
-(``feed_content.feed_state``), so a poll that changes nothing costs two small queries.
+(``feed_content.feed_state``), so a poll that changes nothing costs two small queries; an
+unconditional poll of an unchanged feed is served from ``feed_cache`` under the same ETag.
 Unknown, malformed and revoked tokens all answer the same 404.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from ..models.types import utcnow
-from ..services import feed_content, feeds
+from ..services import feed_cache, feed_content, feeds
 
 ical_bp = Blueprint("ical", __name__)
 
@@ -26,7 +27,11 @@ def feed(token: str):
     if request.if_none_match.contains_weak(state.etag):
         response = Response(status=304)
     else:
-        body = feed_content.render_feed(found, now, settings)
+        cache = feed_cache.cache_for(current_app)
+        body = cache.get(state.etag)
+        if body is None:
+            body = feed_content.render_feed(found, now, settings)
+            cache.put(state.etag, body)
         response = Response(body, content_type=CALENDAR_MIMETYPE)
     response.set_etag(state.etag)
     response.last_modified = state.last_modified

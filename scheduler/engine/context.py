@@ -84,7 +84,7 @@ class Context:
         self.preferences = preferences
         self.options = options
         self.grid = options.grid_minutes
-        self.clock = LocalClock(practice.clinic.timezone)
+        self.clock = LocalClock.of(practice.clinic.timezone)
         index = bookings if bookings is not None else as_index(practice.bookings)
         extra = BookingIndex()
         self.patient_key = ("patient", patient_id, 0)

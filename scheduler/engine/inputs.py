@@ -213,8 +213,8 @@ class SearchOptions:
     start_within_days: int = 14
     """The plan's first session lies within this many days of the start date; beyond it the
     placement fails and explains the earliest start date that would work instead."""
-    max_backtracks: int = 400
-    max_evaluations: int = 40_000
+    max_backtracks: int = 200
+    max_evaluations: int = 20_000
     """Candidate start times checked against resources, per placement attempt."""
     earliest_date_search_days: int = 366
     explain_earliest_date: bool = True

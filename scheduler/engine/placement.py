@@ -167,8 +167,8 @@ def earliest_start(practice: Practice, enrollment: Enrollment, options: SearchOp
     """
     cheap = SearchOptions(grid_minutes=options.grid_minutes,
                           start_within_days=options.start_within_days,
-                          max_backtracks=max(20, options.max_backtracks // 8),
-                          max_evaluations=max(2000, options.max_evaluations // 8),
+                          max_backtracks=max(10, options.max_backtracks // 20),
+                          max_evaluations=max(1500, options.max_evaluations // 20),
                           earliest_date_search_days=options.earliest_date_search_days,
                           explain_earliest_date=False)
     start = enrollment.start_on

@@ -178,6 +178,7 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
             raise Invalid.field("preferences.staff_id",
                                 f"staff member {request.preferences['staff_id']} does not work "
                                 f"at clinic {clinic.id}")
+    lock_clinic_calendar(clinic.id)
     release_expired_holds(utcnow())
     version = rule_store.get_version(who, protocol_record.id)
     protocol, kinds = rule_store.load_version(version)
@@ -195,6 +196,17 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     db.session.flush()
     _store_sessions(enrollment, plan.sessions, status="held")
     return enrollment
+
+
+def lock_clinic_calendar(clinic_id: int) -> None:
+    """Serialise placements into one clinic (PostgreSQL row lock; SQLite is serial anyway).
+
+    Two placements reading the same calendar would pick the same free slots and one would lose
+    at the exclusion constraint after waiting for the other; queueing them on the clinic row
+    costs less. The constraint still guards what the lock cannot see (a nurse shared with
+    another clinic), and such a loss is retried.
+    """
+    db.session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
 
 
 def engine_enrollment(protocol: Protocol, patient_id: int, start_on: date, availability: dict,
@@ -466,6 +478,7 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
                                    .with_for_update())
     if enrollment is None:
         raise Conflict("this appointment is not part of a plan")
+    lock_clinic_calendar(enrollment.clinic_id)
     release_expired_holds(utcnow())
     version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
     protocol, kinds = rule_store.load_version(version)
@@ -572,6 +585,7 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
     if all(p.count is not None for p in protocol.phases):
         enrollment.horizon_end = target
         return False
+    lock_clinic_calendar(clinic.id)
     existing = sorted([a for a in enrollment.appointments if a.status != "cancelled"],
                       key=lambda a: a.starts_at)
     window_start, window_end = snapshot.plan_window(enrollment.start_on, clinic.timezone)

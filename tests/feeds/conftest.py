@@ -40,6 +40,16 @@ class Site:
     patient: int
 
 
+@pytest.fixture(autouse=True)
+def _empty_feed_cache(app):
+    """Ids and frozen clocks repeat across tests; rendered bodies must not."""
+    from scheduler.services.feed_cache import cache_for
+
+    cache_for(app).clear()
+    yield
+    cache_for(app).clear()
+
+
 @pytest.fixture
 def clock():
     with time_machine.travel(NOW, tick=False) as traveller:

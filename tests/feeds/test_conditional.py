@@ -131,3 +131,40 @@ def test_revoked_feed_is_404_even_with_a_matching_etag(api, world, new_feed, fet
     etag = fetch(feed).headers["ETag"]
     api.delete(f"/feeds/{feed['id']}")
     fetch(feed, 404, **{"If-None-Match": etag})
+
+
+# ---------------------------------------------------------------- rendered-body cache
+
+def test_unconditional_poll_of_an_unchanged_feed_is_not_rendered_again(
+        world, new_feed, fetch, appointment, update_appointment, monkeypatch, clock):
+    from scheduler.services import feed_content
+
+    appt = appointment(world["a"], START)
+    feed = new_feed("room", world["a"].room)
+    first = fetch(feed)
+    renders = []
+    real = feed_content.render_feed
+    monkeypatch.setattr(feed_content, "render_feed",
+                        lambda *a: renders.append(1) or real(*a))
+    again = fetch(feed)  # no If-None-Match, like many calendar clients
+    assert again.data == first.data and renders == []
+    clock.shift(timedelta(minutes=1))
+    update_appointment(appt, status="cancelled")
+    changed = fetch(feed)
+    assert renders == [1] and b"STATUS:CANCELLED" in changed.data
+
+
+def test_cache_can_be_turned_off_and_is_bounded(app):
+    from scheduler.services.feed_cache import BodyCache
+
+    cache = BodyCache(max_bytes=10)
+    cache.put("a", b"12345")
+    cache.put("b", b"12345")
+    assert cache.get("a") == b"12345"  # a is now the most recently used
+    cache.put("c", b"123")
+    assert cache.get("b") is None and cache.get("a") and cache.get("c")
+    cache.put("huge", b"x" * 11)
+    assert cache.get("huge") is None
+    off = BodyCache(max_bytes=0)
+    off.put("a", b"1")
+    assert off.get("a") is None
