@@ -36,6 +36,8 @@ def register_api(app: Flask) -> None:
         api.register_blueprint(blp, url_prefix="/api/v1")
     # The iCal feed lives outside /api/v1: no bearer key, its token is the credential.
     app.register_blueprint(ical.ical_bp)
+    api.spec.path(rule=next(app.url_map.iter_rules("ical.feed")),
+                  operations=ical.OPENAPI_OPERATIONS)
     app.before_request(authenticate)
     app.teardown_request(lambda exc: reset_actor(None))
     register_error_handlers(app)

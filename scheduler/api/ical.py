@@ -17,6 +17,20 @@ ical_bp = Blueprint("ical", __name__)
 
 CALENDAR_MIMETYPE = "text/calendar; charset=utf-8"
 
+# Not a flask-smorest route (no JSON, no bearer key), so described to OpenAPI by hand.
+OPENAPI_OPERATIONS = {"get": {
+    "tags": ["feeds"], "summary": "The iCal feed itself; the secret token is the credential",
+    "security": [],
+    "parameters": [
+        {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+    "responses": {
+        "200": {"description": "RFC 5545 calendar",
+                "content": {"text/calendar": {"schema": {"type": "string"}}}},
+        "304": {"description": "Unchanged since the ETag given"},
+        "404": {"description": "Unknown, revoked or rotated token"}},
+}}
+
 
 @ical_bp.get("/ical/<token>.ics")
 def feed(token: str):

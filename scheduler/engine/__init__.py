@@ -1,14 +1,16 @@
 """Placement engine: puts treatment plans into a clinic's calendar without conflicts.
 
 Pure Python (no Flask, no database). Entry points: ``place_plan`` (a whole enrollment),
-``find_slots`` (free start times for one session kind) and ``reschedule`` (move one session,
-shifting later ones only as far as the rules need). Inputs are the dataclasses of ``inputs``;
-failures raise ``PlacementError`` whose ``explanation`` says which session, which rule or
-resource, and the earliest workable start date.
+``extend_plan`` (continue open-ended phases when the rolling horizon moves, keeping the placed
+sessions as they are), ``find_slots`` (free start times for one session kind) and
+``reschedule`` (move one session, shifting later ones only as far as the rules need). Inputs
+are the dataclasses of ``inputs``; failures raise ``PlacementError`` whose ``explanation`` says
+which session, which rule or resource, and the earliest workable start date.
 """
 
 from .availability import Slot, find_slots
 from .explain import Blocker, Explanation, PlacementError
+from .extend import extend_plan
 from .index import BookingIndex
 from .inputs import (
     Allocation,
@@ -51,6 +53,7 @@ __all__ = [
     "Shift",
     "StaffMember",
     "TimeOff",
+    "extend_plan",
     "find_slots",
     "format_hhmm",
     "parse_hhmm",

@@ -17,9 +17,11 @@ from .context import Context
 from .explain import Blocker, Explanation, PlacementError
 from .index import BookingIndex
 from .inputs import Allocation, Enrollment, Practice, SearchOptions, format_hhmm
-from .localtime import to_datetime
+from .localtime import to_datetime, to_seconds
 from .plan import PlacedSession, Plan
+from .resources import Assignment
 from .search import Failure, backtrack
+from .spacing import until_limit
 from .steps import Placed, Step, main_positions
 
 FOLLOW_UP_SUFFIX = "/follow_up"
@@ -72,8 +74,7 @@ class ProtocolSteps:
         if phase.gap_days is None:
             return False
         first, last = placed[mains[0]].day, placed[mains[-1]].day
-        limit = min(first + timedelta(days=phase.until_days or 0), self.ctx.horizon)
-        return last + timedelta(days=phase.gap_days.target) <= limit
+        return last + timedelta(days=phase.gap_days.target) <= until_limit(self.ctx, phase, first)
 
 
 def static_blockers(ctx: Context, kinds: list[SessionKind]) -> list[Blocker]:
@@ -239,3 +240,17 @@ def to_session(ctx: Context, placed: list[Placed], p: Placed) -> PlacedSession:
     return PlacedSession(step.key, step.phase.name, step.kind.code, to_datetime(p.start),
                          to_datetime(p.end), allocations, p.assignment.room_id,
                          p.assignment.staff_ids, parent)
+
+
+def from_session(ctx: Context, step: Step, session: PlacedSession) -> Placed:
+    """A session of an existing plan as a placed step that stays where it is: its own
+    resources (the patient's unit over the session included) block everything placed after it."""
+    begin, end = to_seconds(session.start), to_seconds(session.end)
+    allocations = tuple((a.resource_type, a.resource_id, a.unit, to_seconds(a.start),
+                         to_seconds(a.end)) for a in session.allocations
+                        if a.resource_type != "patient")
+    assignment = Assignment(session.room_id, tuple(session.staff_ids), allocations)
+    if ctx.patient_id is not None:
+        allocations = allocations + (("patient", ctx.patient_id, 0, begin, end),)
+    doses = tuple(begin + offset for offset in ctx.dose_offsets(step.kind))
+    return Placed(step, begin, end, ctx.clock.local_date(begin), doses, assignment, allocations)

@@ -5,6 +5,8 @@ to the exact start asked for, or to the earliest workable start at or after ``no
 Every later session keeps its time and resources if all rules and its resources still hold;
 otherwise it is re-placed as close as possible to its old start, with the same backtracking as
 a new plan. The plan's own allocations (if the bookings passed in contain them) never block it.
+Sessions of ``until_days`` phases stay within the phase's span (from its first session, as
+moved) and the enrollment's horizon (or the latest such session already booked, if later).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from .context import as_index
 from .explain import PlacementError
 from .inputs import Enrollment, Practice, SearchOptions
 from .localtime import to_seconds
-from .placement import explain_failure, make_context, to_plan
+from .placement import explain_failure, from_session, make_context, to_plan
 from .plan import Plan, RescheduleResult
 from .resources import Assignment
 from .search import backtrack
@@ -31,13 +33,17 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
     if session_key not in keys:
         raise KeyError(f"no session {session_key!r} in the plan")
     moved = keys.index(session_key)
-    ctx = make_context(practice, enrollment, options, bookings=as_index(practice.bookings),
-                       exclude=tuple(plan.allocations()))
     protocol = enrollment.protocol
     phase_index = {p.name: i for i, p in enumerate(protocol.phases)}
+    ctx = make_context(practice, enrollment, options, bookings=as_index(practice.bookings),
+                       exclude=tuple(plan.allocations()))
+    # Open-ended phases stay inside until_days and the horizon; the horizon never evicts a
+    # session already booked beyond it (it only bounds where sessions may move).
+    open_days = [ctx.clock.local_date(to_seconds(s.start)) for s in plan.sessions
+                 if s.phase in phase_index and protocol.phases[phase_index[s.phase]].count is None]
+    ctx.horizon = max([ctx.horizon, *open_days])
     steps: list[Step] = []
     numbers: dict[str, int] = {}
-    olds: list[tuple[int, Assignment]] = []
     for session in plan.sessions:
         if session.phase not in phase_index:
             raise ValueError(f"session {session.key}: phase {session.phase!r} not in protocol")
@@ -48,13 +54,14 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
         if parent is None:
             numbers[phase.name] = numbers.get(phase.name, 0) + 1
         number = numbers.get(phase.name, 0) if parent is None else steps[parent].number
-        step = Step(session.key, index, phase, number, kind, ctx.spec(kind), parent=parent)
+        open_ended = phase.count is None
+        step = Step(session.key, index, phase, number, kind, ctx.spec(kind), parent=parent,
+                    until=open_ended, required=open_ended)
         begin = to_seconds(session.start)
         allocations = tuple((a.resource_type, a.resource_id, a.unit, to_seconds(a.start),
                              to_seconds(a.end)) for a in session.allocations
                             if a.resource_type != "patient")
         old = Assignment(session.room_id, tuple(session.staff_ids), allocations)
-        olds.append((begin, old))
         step.prefer = old
         if len(steps) > moved:
             step.keep = (begin, old)
@@ -69,15 +76,8 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
     else:
         target.not_before = to_seconds(not_before)
         target.near = None
-    fixed = []
-    for step, session, (begin, old) in zip(steps[:moved], plan.sessions, olds, strict=False):
-        offsets = ctx.dose_offsets(step.kind)
-        end = to_seconds(session.end)
-        allocations = old.allocations
-        if enrollment.patient_id is not None:
-            allocations = allocations + (("patient", enrollment.patient_id, 0, begin, end),)
-        fixed.append(Placed(step, begin, end, ctx.clock.local_date(begin),
-                            tuple(begin + o for o in offsets), old, allocations))
+    fixed = [from_session(ctx, step, session)
+             for step, session in zip(steps[:moved], plan.sessions, strict=False)]
 
     def next_step(placed: list[Placed]) -> Step | None:
         return steps[len(placed)] if len(placed) < len(steps) else None
@@ -90,3 +90,4 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
                     if new.start != old.start or set(new.allocations) != set(old.allocations)
                     or new.key == session_key)
     return RescheduleResult(new_plan, changed)
+

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from scheduler.rules.model import Phase
+
 from .context import Context
 from .steps import Placed, Step, main_positions
 
@@ -79,8 +81,9 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
                 culprits.add(mains[0])
                 rules.append("within_days")
             if step.until:
-                limit = min(first.day + _days(phase.until_days or 0), ctx.horizon)
-                optional = hi is None or hi > limit
+                limit = until_limit(ctx, phase, first.day)
+                due = prev.day + _days(phase.gap_days.max) if phase.gap_days else None
+                optional = not step.required and (due is None or due > limit)
                 hi = _min(hi, limit)
                 culprits.add(mains[0])
                 rules.append("until_days")
@@ -102,7 +105,7 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
                     lo = max(lo, placed[last].day)
                     culprits.add(last)
             if step.until:
-                optional = hi is None or hi > ctx.horizon
+                optional = not step.required and (hi is None or hi > ctx.horizon)
                 hi = _min(hi, ctx.horizon)
                 rules.append("horizon")
     if not placed and step.phase_index == 0 and step.prefer is None and hi is None:
@@ -120,6 +123,16 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
     if anchor > hi:
         anchor = hi
     return Window(lo, hi, anchor, t_lo, t_hi, culprits, time_culprits, optional, rules)
+
+
+def until_limit(ctx: Context, phase: Phase, first: date) -> date:
+    """Last local date an ``until_days`` phase that began on ``first`` may use: its span
+    (``until_days``, or ``within_days`` when shorter) and the rolling horizon, whichever ends
+    first. A next session is due (required) while ``last + gap_days.max`` stays inside it."""
+    limit = min(first + _days(phase.until_days or 0), ctx.horizon)
+    if phase.within_days is not None:
+        limit = min(limit, first + _days(phase.within_days))
+    return limit
 
 
 def _min(a: date | None, b: date) -> date:

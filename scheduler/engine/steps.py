@@ -27,6 +27,9 @@ class Step:
     """Position of the parent session in the placed list, for follow-ups."""
     until: bool = False
     """Belongs to an ``until_days`` phase: bounded by the horizon, may be left out."""
+    required: bool = False
+    """Reschedule: an existing session of an ``until_days`` phase; bounded like a new one but
+    never left out."""
     keep: tuple[int, Assignment] | None = None
     """Reschedule: the old start and resources, tried first if still valid."""
     near: int | None = None

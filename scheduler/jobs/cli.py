@@ -24,6 +24,8 @@ def run_command():
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our runner logs every run's outcome; APScheduler's per-run lines would only repeat them.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     run_scheduler(current_app._get_current_object())
 
 

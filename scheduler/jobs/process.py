@@ -58,7 +58,7 @@ def build_scheduler(app: Flask, election: AdvisoryLock,
             log.error("lost the scheduler election lock; stepping down")
             scheduler.shutdown(wait=False)
 
-    scheduler.add_job(keep_leadership, "interval", id=LEADERSHIP_JOB,
+    scheduler.add_job(keep_leadership, "interval", id=LEADERSHIP_JOB, name=LEADERSHIP_JOB,
                       seconds=config["SCHEDULER_ELECTION_RETRY_SECONDS"])
     return scheduler
 

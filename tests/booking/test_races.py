@@ -127,7 +127,7 @@ def _request(method, url, key, body=None):
 def _wait_healthy(base, proc):
     for _ in range(100):
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError("gunicorn exited; see its log")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=1):
                 return
@@ -136,7 +136,7 @@ def _wait_healthy(base, proc):
     raise RuntimeError("gunicorn did not start")
 
 
-def _run_two_servers(database_url: str):
+def _run_two_servers(database_url: str, logdir: Path):
     env = {**os.environ, "DATABASE_URL": database_url, "REGIMEN_ENV": "production"}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
@@ -146,12 +146,14 @@ def _run_two_servers(database_url: str):
     key = created.stdout.strip().splitlines()[-1]
     servers, bases = [], []
     try:
-        for _ in range(2):
+        for n in range(2):
             port = _free_port()
+            log = open(logdir / f"gunicorn-{n}.log", "wb")  # noqa: SIM115  (closed with the server)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b",
                  f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                stdout=subprocess.DEVNULL, stderr=log)
+            proc.log = log
             servers.append(proc)
             bases.append(f"http://127.0.0.1:{port}/api/v1")
         for proc, base in zip(servers, bases):
@@ -179,6 +181,7 @@ def _run_two_servers(database_url: str):
         for proc in servers:
             proc.terminate()
             proc.wait(timeout=30)
+            proc.log.close()
 
 
 class _HttpApi(Api):
@@ -203,9 +206,10 @@ def _setup_over_http(base, key):
                           hours=("08:00", "14:00"))
 
 
-def _check(database_url, statuses):
+def _check(database_url, statuses, logdir):
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in logdir.glob("*.log"))
     assert len(statuses) == THREADS
-    assert set(statuses) <= {201, 409}, statuses
+    assert set(statuses) <= {201, 409}, (statuses, logs)
     assert statuses.count(201) >= 1
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
@@ -218,12 +222,12 @@ def _check(database_url, statuses):
 @pytest.mark.slow
 def test_two_gunicorn_servers_on_one_sqlite_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    _check(url, _run_two_servers(url))
+    _check(url, _run_two_servers(url, tmp_path), tmp_path)
 
 
 @pytest.mark.slow
-def test_two_gunicorn_servers_on_postgresql():
+def test_two_gunicorn_servers_on_postgresql(tmp_path):
     pg.require()
     url = pg.admin_url().rsplit("/", 1)[0] + "/regimen_gunicorn_race"
     pg.recreate_database(url)
-    _check(url, _run_two_servers(url))
+    _check(url, _run_two_servers(url, tmp_path), tmp_path)

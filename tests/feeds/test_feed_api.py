@@ -188,3 +188,12 @@ def test_feed_does_not_need_and_ignores_a_bearer_key(client, world, new_feed, fe
     feed = new_feed("room", world["a"].room)
     assert client.get(path_of(feed)).status_code == 200
     assert client.get(path_of(feed), headers={"Authorization": "Bearer nope"}).status_code == 200
+
+
+def test_openapi_documents_feeds_jobs_and_the_ical_route(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/feeds", "/api/v1/feeds/{feed_id}", "/api/v1/feeds/{feed_id}/rotate",
+                 "/api/v1/jobs"):
+        assert path in spec["paths"], path
+    ical = spec["paths"]["/ical/{token}.ics"]["get"]
+    assert ical["security"] == [] and set(ical["responses"]) == {"200", "304", "404"}

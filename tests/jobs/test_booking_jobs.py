@@ -34,6 +34,8 @@ def test_holds_expire_on_time_and_only_once(app, api, enroll, run, clock):
     status, appointment_statuses, *_ = _enrollment(app, plan["id"])
     assert status == "expired" and set(appointment_statuses) == {"cancelled"}
     assert _enrollment(app, confirmed["id"])[0] == "booked"
+    audit = api.get(f"/audit?entity_type=enrollments&entity_id={plan['id']}")
+    assert audit[0]["actor"] == "job:expire_holds" and audit[0]["after"]["status"] == "expired"
     before = _enrollment(app, plan["id"])
     clock.move_to(T0 + timedelta(hours=3))
     third = run("expire_holds")
