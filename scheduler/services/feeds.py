@@ -4,8 +4,8 @@ A feed URL is a bearer credential that outlives the request that made it and end
 calendar apps and proxy logs, so:
 
 - the token carries 256 random bits and is stored only as its SHA-256 hash;
-- the scope object must be visible to the key (the practice getters raise NotFound across the
-  tenant wall, so another clinic's room looks exactly like a missing one);
+- the scope object must be visible to the key: another clinic's room is refused exactly like a
+  missing one (422 naming ``scope_id``, as for every reference in a request body);
 - a feed made by a clinic-scoped key shows that clinic's appointments only (``Feed.clinic_id``),
   even for a nurse or patient who also appears at other clinics;
 - making, deleting and rotating feeds needs the ``book`` permission (front desk and above):
@@ -47,7 +47,12 @@ def create_feed(who: Principal, data: dict) -> tuple[Feed, str]:
     """Return the feed and its token; the token is never stored and cannot be shown again."""
     who.require(BOOK)
     with atomic():
-        clinic_id = _tenant_clinic(who, data["scope"], data["scope_id"], data.get("clinic_id"))
+        try:
+            clinic_id = _tenant_clinic(who, data["scope"], data["scope_id"],
+                                       data.get("clinic_id"))
+        except NotFound:
+            raise Invalid.field("scope_id", f"{data['scope']} {data['scope_id']} does not "
+                                            "exist") from None
         token = _new_token()
         feed = Feed(scope=data["scope"], scope_id=data["scope_id"], clinic_id=clinic_id,
                     privacy=data["privacy"], token_hash=hash_token(token),

@@ -268,7 +268,7 @@ def test_not_before_keeps_new_sessions_out_of_the_past():
 
 def _boosters(until_days: int, horizon_days: int):
     protocol = Protocol("p", "p", (
-        Phase("boost", "iv_infusion", until_days=until_days, gap_days=GapDays(7, 10, 14)),
+        Phase("boost", "iv_infusion", until_days=until_days, gap_days=GapDays(7, 7, 14)),
     ))
     practice = make_practice()
     enrollment = Enrollment("pat1", protocol, MONDAY,
@@ -279,30 +279,31 @@ def _boosters(until_days: int, horizon_days: int):
 
 def test_reschedule_keeps_until_days():
     practice, enrollment, plan = _boosters(until_days=30, horizon_days=90)
-    assert [(day(s.start) - MONDAY).days for s in plan.sessions] == [0, 10, 20, 30]
-    last = plan.session("boost#4")
-    with pytest.raises(PlacementError) as err:
-        reschedule(practice, enrollment, plan, "boost#4", start=last.start + timedelta(days=3))
+    assert [(day(s.start) - MONDAY).days for s in plan.sessions] == [0, 7, 14, 21, 28]
+    last = plan.session("boost#5")
+    with pytest.raises(PlacementError) as err:  # day 31: beyond boost #1 + until_days
+        reschedule(practice, enrollment, plan, "boost#5", start=last.start + timedelta(days=3))
     assert "until_days" in err.value.explanation.blockers[0].detail
-    moved = reschedule(practice, enrollment, plan, "boost#4",
-                       start=last.start - timedelta(days=2))
+    moved = reschedule(practice, enrollment, plan, "boost#5",
+                       start=last.start + timedelta(days=2))
     verify(practice, enrollment, moved.plan)
 
 
 def test_reschedule_keeps_the_horizon_but_never_evicts_booked_sessions():
     practice, enrollment, plan = _boosters(until_days=365, horizon_days=40)
-    assert [(day(s.start) - MONDAY).days for s in plan.sessions] == [0, 10, 20, 30]
-    last = plan.session("boost#4")
-    with pytest.raises(PlacementError):
-        reschedule(practice, enrollment, plan, "boost#4", start=last.start + timedelta(days=11))
-    moved = reschedule(practice, enrollment, plan, "boost#4",
-                       start=last.start + timedelta(days=8))
-    assert day(moved.plan.session("boost#4").start) == MONDAY + timedelta(days=38)
-    # a booster already booked beyond the horizon (an older, longer one) may stay put
+    assert [(day(s.start) - MONDAY).days for s in plan.sessions] == [0, 7, 14, 21, 28, 35]
+    last = plan.session("boost#6")
+    with pytest.raises(PlacementError):  # day 42: beyond the horizon (day 39 is the last)
+        reschedule(practice, enrollment, plan, "boost#6", start=last.start + timedelta(days=7))
+    moved = reschedule(practice, enrollment, plan, "boost#6",
+                       start=last.start + timedelta(days=3))
+    assert day(moved.plan.session("boost#6").start) == MONDAY + timedelta(days=38)
+    verify(practice, enrollment, moved.plan)
+    # boosters booked beyond a (shorter) horizon are not evicted by moving an earlier one
     short = replace(enrollment, horizon_end=MONDAY + timedelta(days=25))
-    kept = reschedule(practice, short, plan, "boost#3", start=plan.session("boost#3").start
-                      + timedelta(hours=1))
-    assert kept.plan.session("boost#4") == last
+    kept = reschedule(practice, short, plan, "boost#3",
+                      start=plan.session("boost#3").start + timedelta(hours=1))
+    assert kept.plan.sessions[3:] == plan.sessions[3:]
 
 
 # -- property: extension of random plans ------------------------------------------------------

@@ -67,8 +67,9 @@ def test_bad_bodies_name_the_field(api, world, body, field):
 
 
 @pytest.mark.parametrize("scope", ["clinic", "room", "staff", "patient"])
-def test_missing_scope_object_is_404(api, world, scope):
-    api.call("POST", "/feeds", {"scope": scope, "scope_id": 9999}, expect=404)
+def test_missing_scope_object_is_422(api, world, scope):
+    response = api.call("POST", "/feeds", {"scope": scope, "scope_id": 9999}, expect=422)
+    assert "scope_id" in response.get_json()["error"]["fields"]
 
 
 def test_privacy_defaults_to_busy(api, world):
@@ -104,7 +105,8 @@ def test_no_key_no_feed_api(client, world):
 def test_scoped_key_cannot_create_a_feed_for_another_clinic(client, keys, world, scope):
     desk_a = Api(client, keys("front_desk", clinics=[world["a"].clinic]))
     other = getattr(world["b"], scope)
-    desk_a.call("POST", "/feeds", {"scope": scope, "scope_id": other}, expect=404)
+    refused = desk_a.call("POST", "/feeds", {"scope": scope, "scope_id": other}, expect=422)
+    assert "scope_id" in refused.get_json()["error"]["fields"]
     for privacy in ("busy", "details"):
         desk_a.post("/feeds", {"scope": scope, "scope_id": getattr(world["a"], scope),
                                "privacy": privacy})

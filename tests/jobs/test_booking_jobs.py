@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from .conftest import T0
 
 
@@ -45,10 +43,6 @@ def test_holds_expire_on_time_and_only_once(app, api, enroll, run, clock):
 
 
 def test_horizon_extends_open_ended_maintenance_once(app, api, enroll, run, clock):
-    from scheduler import engine
-
-    if not hasattr(engine, "extend_plan"):
-        pytest.skip("waiting for scheduler.engine.extend_plan (booking.extend_horizons uses it)")
     plan = enroll(start_on="2027-01-04")
     api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
     _, _, horizon, count = _enrollment(app, plan["id"])
