@@ -149,15 +149,19 @@ def create_protocol(who: Principal, body: dict) -> ProtocolVersion:
     _require_practice_wide(who)
     with atomic():
         kinds = known_session_kinds()
-        protocol = _parse_protocol(body, kinds)
-        if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
-            raise Conflict(f"protocol code {protocol.code!r} is taken; PUT to make a new version",
-                           details={"code": protocol.code})
-        record = ProtocolRecord(code=protocol.code, name=protocol.name, current_version=0)
-        db.session.add(record)
-        db.session.flush()
-        version = _add_version(record, protocol, kinds, who)
+        version = _new_protocol(_parse_protocol(body, kinds), kinds, who)
     return version
+
+
+def _new_protocol(protocol: Protocol, kinds: dict[str, SessionKind],
+                  who: Principal) -> ProtocolVersion:
+    if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
+        raise Conflict(f"protocol code {protocol.code!r} is taken; PUT to make a new version "
+                       "or choose another code", details={"code": protocol.code})
+    record = ProtocolRecord(code=protocol.code, name=protocol.name, current_version=0)
+    db.session.add(record)
+    db.session.flush()
+    return _add_version(record, protocol, kinds, who)
 
 
 def replace_protocol(who: Principal, protocol_id: int, body: dict) -> ProtocolVersion:
@@ -242,11 +246,5 @@ def instantiate_template(who: Principal, template_code: str, request: dict) -> P
                     f"session kind {code!r} exists with a different definition; the template "
                     "would change it for every protocol that uses it. PUT the kind or override "
                     "the template's session_kinds first.", details={"session_kind": code})
-        if db.session.scalar(select(ProtocolRecord).where(ProtocolRecord.code == protocol.code)):
-            raise Conflict(f"protocol code {protocol.code!r} is taken; pass another \"code\"",
-                           details={"code": protocol.code})
-        record = ProtocolRecord(code=protocol.code, name=protocol.name, current_version=0)
-        db.session.add(record)
-        db.session.flush()
-        version = _add_version(record, protocol, kinds, who)
+        version = _new_protocol(protocol, kinds, who)
     return version
