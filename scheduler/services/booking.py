@@ -515,9 +515,12 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     ids = [a.id for a in changed]
     new_allocations = [a for s in result.changed for a in s.allocations]
     _assert_free(new_allocations, ignore_appointment_ids=ids)
-    for appt_row, session in zip(changed, result.changed, strict=True):
+    # Free every old slot before taking any new one: a session may move onto the time another
+    # moved session leaves, and the exclusion constraint checks each row as it is inserted.
+    for appt_row in changed:
         appt_row.allocations.clear()
-        db.session.flush()
+    db.session.flush()
+    for appt_row, session in zip(changed, result.changed, strict=True):
         appt_row.starts_at, appt_row.ends_at = session.start, session.end
         appt_row.allocations = [_allocation(a) for a in session.allocations]
         appt_row.sequence += 1
