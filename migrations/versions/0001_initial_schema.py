@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:05:36.058642
+Create Date: 2026-11-22 13:57:51.303420
 
 """
 from alembic import op

@@ -89,6 +89,7 @@ class Appointment(Timestamped, db.Model):
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     enrollment = relationship("Enrollment", back_populates="appointments")
+    follow_up_of = relationship("Appointment", remote_side=[id], lazy="raise_on_sql")
     allocations = relationship(
         "Allocation", back_populates="appointment", order_by="Allocation.id",
         cascade="all, delete-orphan", lazy="selectin",

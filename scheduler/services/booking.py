@@ -278,12 +278,12 @@ def _store_sessions(enrollment: Enrollment, sessions, status: str) -> list[Appoi
             enrollment_id=enrollment.id, patient_id=enrollment.patient_id,
             clinic_id=enrollment.clinic_id, session_kind=session.kind, phase=session.phase,
             key=session.key, starts_at=session.start, ends_at=session.end, status=status,
-            follow_up_of_id=by_key[session.follow_up_of].id if session.follow_up_of else None)
+            follow_up_of=by_key[session.follow_up_of] if session.follow_up_of else None)
         appt.allocations = [_allocation(a) for a in session.allocations]
         db.session.add(appt)
-        db.session.flush()
         by_key[session.key] = appt
         stored.append(appt)
+    db.session.flush()
     return stored
 
 
