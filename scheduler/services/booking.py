@@ -229,20 +229,46 @@ def _opt_minutes(value: str | None) -> int | None:
 
 def _place(clinic: Clinic, protocol: Protocol, kinds: dict[str, SessionKind], patient_id: int,
            request: EnrollmentRequest, horizon_end: date) -> engine.Plan:
-    window_start, window_end = snapshot.plan_window(request.start_on, clinic.timezone)
+    """Place against the bookings the plan can reach; explain failures against all of them.
+
+    A successful plan only needs the bookings in its own reach. A failure's explanation looks
+    up to a year further for the earliest workable date, so it is recomputed with the full
+    lookahead, where no booking can hide.
+    """
+    options = engine.SearchOptions()
+    reach = snapshot.plan_reach_days(protocol, (horizon_end - request.start_on).days,
+                                     options.start_within_days)
+    if reach is not None:
+        plan, window_end = _attempt_placement(clinic, protocol, kinds, patient_id, request,
+                                              horizon_end, reach, explain=False)
+        if plan is not None and max(s.end for s in plan.sessions) <= window_end:
+            _prove(protocol, kinds, plan.sessions, clinic, complete=True,
+                   horizon_end=horizon_end)
+            return plan
+    plan, _ = _attempt_placement(clinic, protocol, kinds, patient_id, request, horizon_end,
+                                 None, explain=True)
+    _prove(protocol, kinds, plan.sessions, clinic, complete=True, horizon_end=horizon_end)
+    return plan
+
+
+def _attempt_placement(clinic, protocol, kinds, patient_id, request, horizon_end, reach,
+                       explain: bool):
+    window_start, window_end = snapshot.plan_window(request.start_on, clinic.timezone, reach)
     practice = snapshot.practice_for(clinic, kinds, patient_id=patient_id,
                                      window_start=window_start, window_end=window_end)
     enrollment = engine_enrollment(
         protocol, patient_id, request.start_on, request.availability, request.preferences,
         horizon_end, snapshot.patient_busy(practice.bookings, patient_id))
     try:
-        plan = engine.place_plan(practice, enrollment)
+        plan = engine.place_plan(practice, enrollment,
+                                 engine.SearchOptions(explain_earliest_date=explain))
     except engine.PlacementError as exc:
+        if not explain:
+            return None, window_end
         explanation = exc.explanation.to_dict()
         raise Conflict(f"no plan fits: {explanation['message']}",
                        details={"reason": "no_plan_fits", **explanation}) from None
-    _prove(protocol, kinds, plan.sessions, clinic, complete=True, horizon_end=horizon_end)
-    return plan
+    return plan, window_end
 
 
 def _prove(protocol: Protocol, kinds, sessions, clinic: Clinic, *, complete: bool,

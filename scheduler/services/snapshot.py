@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from .. import engine
 from ..extensions import db
 from ..models import Allocation, Appointment, Clinic, Room, Shift, StaffMember
-from ..rules.model import SessionKind
+from ..rules.model import Protocol, SessionKind
 from ..rules.routes import ROUTES
 
 # Bookings further than this from the enrollment's start cannot matter to a placement (the
@@ -102,9 +102,48 @@ def local_midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def plan_window(start_on: date, tz: str) -> tuple[datetime, datetime]:
+def plan_window(start_on: date, tz: str, reach_days: int | None = None
+                ) -> tuple[datetime, datetime]:
+    """The span of bookings to load: the plan's reach when known, else the full lookahead."""
     start = local_midnight(start_on, tz) - timedelta(days=2)
-    return start, start + timedelta(days=LOOKAHEAD_DAYS)
+    return start, start + timedelta(days=(reach_days or LOOKAHEAD_DAYS) + 4)
+
+
+def plan_reach_days(protocol: Protocol, horizon_days: int, start_within_days: int) -> int | None:
+    """An upper bound on how many days after the start date a successful plan can reach.
+
+    Loading only the bookings in that span keeps a placement's read proportional to the plan,
+    not to the clinic's whole future. None when a phase has no upper bound (an ``after``
+    without ``max_days``, or a series without ``gap_days``/``within_days``): then the caller
+    loads everything. The bound only has to be safe: the booking service still checks that
+    every placed session ends inside the loaded span.
+    """
+    ends: dict[str, int] = {}
+    previous_end = start_within_days
+    for phase in protocol.placement_order():
+        if phase.after is not None:
+            if phase.after.max_days is None or phase.after.phase not in ends:
+                return None
+            first = ends[phase.after.phase] + phase.after.max_days
+        elif not ends:
+            first = start_within_days
+        else:
+            return None
+        if phase.count is None:
+            span = min(phase.until_days or horizon_days, horizon_days)
+        elif phase.within_days is not None:
+            span = phase.within_days
+        elif phase.count == 1:
+            span = 0
+        elif phase.gap_days is not None:
+            span = (phase.count - 1) * phase.gap_days.max
+        else:
+            return None
+        end = first + span
+        if phase.follow_up is not None:
+            end += int(phase.follow_up.max_hours // 24) + 2
+        ends[phase.name] = previous_end = max(end, previous_end)
+    return max(previous_end, horizon_days) + 1
 
 
 def appointment_to_placed(appt: Appointment) -> engine.PlacedSession:
