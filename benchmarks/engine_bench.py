@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.engine_bench            # full run (a few minutes)
     .venv/bin/python -m benchmarks.engine_bench --quick    # short run
-    .venv/bin/python -m benchmarks.engine_bench --profile  # pyinstrument profile of one case
+    .venv/bin/python -m benchmarks.engine_bench --profile  # pyinstrument: 60 single plans
+    .venv/bin/python -m benchmarks.engine_bench --profile-many realistic   # or: stress
 
 Measures the engine call only (the booking index is built once and reused, as a server would
 keep it per request batch); index build time is reported separately. Scenarios:
@@ -12,7 +13,10 @@ keep it per request batch); index build time is reported separately. Scenarios:
    appointments: median, p95, p99;
 2. 1,000 enrollments placed one after another into 3 clinics (staff shared between clinics),
    each plan's allocations added to the bookings; the final calendar is checked conflict-free
-   by a separate sort-and-sweep checker and every plan by ``scheduler.rules.evaluator``;
+   by a separate sort-and-sweep checker and every plan by ``scheduler.rules.evaluator``. Two
+   workloads: ``realistic`` (arrivals at random over 26 weeks; a first failure is retried once
+   from the earliest workable date its explanation gives, as the front desk would) and
+   ``stress`` (the earlier workload, evenly spaced start dates, no retry);
 3. horizon growth: the template's open-ended maintenance over 90/180/365-day horizons.
 """
 
@@ -296,12 +300,48 @@ def single_plan(sizes, runs, rng_seed=7):
               f"{sessions} sessions/plan:\n  all      {fmt(stats)}\n  placed   "
               f"{fmt(percentiles(samples))}  ({len(samples)})")
         if failed:
-            print(f"  failures {fmt(percentiles(failed))}  ({len(failed)}: infeasible for "
-                  "the patient's availability; includes the earliest-date search)")
+            print(f"  failures {fmt(percentiles(failed))}  ({len(failed)} explained; any "
+                  "earliest-date search included)")
     return rows
 
 
-def many_enrollments(total, initial, rng_seed=11):
+def stress_intake(total: int, rng: random.Random):
+    """The earlier workload, kept for comparison: start dates evenly spaced over 180 days
+    (plus 0-4 days), clinics in turn, 30% of patients on 4 random weekdays 08:00-17:00 (with
+    integration 24-72 h after each infusion, Mon-Thu and Tue-Fri can never work), preferred
+    times 9, 10, 13 or 15 h or none. Later enrollments crowd the same weekday patterns."""
+    for i in range(total):  # a generator: draws interleave with enrollment() as they did
+        start = BASE_DAY + timedelta(days=(i * 180) // total + rng.randrange(0, 5))
+        yield i % 3, start, None
+
+
+def realistic_intake(total: int, rng: random.Random, days: int = 182):
+    """Enrollments arriving at random over ``days`` (26 weeks), in arrival order, each at a
+    random clinic and starting 1-14 days after arrival. Availability: 70% any time, 20%
+    mornings (08:00-13:00) or afternoons (12:00-19:00) on weekdays, 10% three or four chosen
+    weekdays 09:00-17:00; preferred start on the hour 08:00-16:00 for 60%."""
+    arrivals = sorted(rng.uniform(0, days) for _ in range(total))
+    out = []
+    for arrival in arrivals:
+        start = BASE_DAY + timedelta(days=int(arrival) + rng.randint(1, 14))
+        roll = rng.random()
+        if roll < 0.7:
+            availability = Availability()
+        elif roll < 0.9:
+            window = rng.choice([(8 * 60, 13 * 60), (12 * 60, 19 * 60)])
+            availability = Availability(weekdays=frozenset(WEEKDAYS), earliest=window[0],
+                                        latest=window[1])
+        else:
+            availability = Availability(weekdays=frozenset(rng.sample(WEEKDAYS,
+                                                                      rng.choice([3, 4]))),
+                                        earliest=9 * 60, latest=17 * 60)
+        time_pref = rng.choice(range(8, 17)) * 60 if rng.random() < 0.6 else None
+        out.append((rng.randrange(3), start, (availability, Preferences(time=time_pref))))
+    return out
+
+
+def many_enrollments(total, initial, workload="realistic", rng_seed=11):
+    """``total`` enrollments placed one after another into 3 clinics; returns a summary."""
     protocol, kinds, _ = iv_depression()
     rng = random.Random(rng_seed)
     practices = build_clinics(3, kinds, rng)
@@ -311,22 +351,43 @@ def many_enrollments(total, initial, rng_seed=11):
                                           idle=0.85)
     index = BookingIndex.from_allocations(allocations)
     practices = [replace(p, bookings=index) for p in practices]
-    placed_plans, failures, samples = [], 0, []
+    intake = (realistic_intake if workload == "realistic" else stress_intake)(total, rng)
+    placed_plans, failures, samples, failed_ms = [], [], [], []
+    retry = workload == "realistic"
+    retried = retry_failed = 0
     engine_time = 0.0
     wall0 = time.perf_counter()
-    for i in range(total):
-        practice = practices[i % 3]
-        start = BASE_DAY + timedelta(days=(i * 180) // total + rng.randrange(0, 5))
+    for i, (clinic, start, patient) in enumerate(intake):
+        practice = practices[clinic]
         e = enrollment(protocol, start, rng, f"p{i}")
+        if patient is not None:
+            e = replace(e, availability=patient[0], preferences=patient[1])
         t0 = time.perf_counter()
         try:
             plan = place_plan(practice, e)
-        except PlacementError:
-            failures += 1
+        except PlacementError as err:
+            failures.append(err.explanation)
             plan = None
         elapsed = time.perf_counter() - t0
         engine_time += elapsed
         samples.append(elapsed * 1000)
+        if plan is None:
+            failed_ms.append(elapsed * 1000)
+            later = failures[-1].earliest_start_on
+            if retry and later is not None:
+                # the front desk takes the earliest workable start date it was given
+                e = replace(e, start_on=later)
+                t0 = time.perf_counter()
+                try:
+                    plan = place_plan(practice, e)
+                    failures.pop()
+                    retried += 1
+                except PlacementError as err:
+                    failures[-1] = err.explanation
+                    retry_failed += 1
+                elapsed = time.perf_counter() - t0
+                engine_time += elapsed
+                samples.append(elapsed * 1000)
         if plan is not None:
             index.add_allocations(plan.allocations())
             placed_plans.append((practice, e, plan))
@@ -336,12 +397,27 @@ def many_enrollments(total, initial, rng_seed=11):
     conflicts = sweep_conflicts(every)
     rule_problems = evaluate_all(placed_plans)
     check = time.perf_counter() - t0
-    print(f"{total} enrollments into 3 clinics ({initial} existing appts each): engine "
-          f"{engine_time:5.1f} s total (loop {wall:5.1f} s), per plan {fmt(percentiles(samples))}"
-          f"; placed {len(placed_plans)}, failed {failures}; final calendar "
-          f"{len(every)} allocations: {conflicts} unit conflicts, {rule_problems} rule "
-          f"violations (checked in {check:4.1f} s)")
-    return engine_time, conflicts, rule_problems, len(placed_plans), failures
+    explained = sum(1 for x in failures if x.blockers and x.message)
+    never = sum(1 for x in failures if x.blockers and x.blockers[0].code == "series"
+                and x.window_start is None)
+    with_date = sum(1 for x in failures if x.earliest_start_on is not None)
+    cut_short = sum(1 for x in failures if x.earliest_search_limited)
+    print(f"{total} enrollments, {workload} intake, into 3 clinics ({initial} existing appts "
+          f"each): engine {engine_time:5.1f} s total (loop {wall:5.1f} s)\n"
+          f"  per call ({len(samples)} calls) {fmt(percentiles(samples))}\n"
+          f"  placed {len(placed_plans)}"
+          + (f" ({retried} of them at the earliest workable date of a first failure; "
+             f"{retry_failed} such retries failed)" if retry else "")
+          + f", failed {len(failures)} ({explained} explained: {never} series that no start "
+          f"date fits, {with_date} with an earliest workable date, {cut_short} whose "
+          f"earliest-date search hit its work limit)")
+    if failed_ms:
+        print(f"  failures {fmt(percentiles(failed_ms))}")
+    print(f"  final calendar {len(every)} allocations: {conflicts} unit conflicts, "
+          f"{rule_problems} rule violations (checked in {check:4.1f} s)")
+    return {"engine_s": engine_time, "conflicts": conflicts, "violations": rule_problems,
+            "placed": len(placed_plans), "failed": len(failures), "per_call": samples,
+            "failed_ms": failed_ms, "retried": retried, "retry_failed": retry_failed}
 
 
 def sweep_conflicts(allocations) -> int:
@@ -416,15 +492,30 @@ def profile():
     print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+def profile_many(workload: str) -> None:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    many_enrollments(total=1000, initial=1000, workload=workload)
+    profiler.stop()
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run")
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile only")
+    parser.add_argument("--profile-many", choices=("realistic", "stress"),
+                        help="pyinstrument profile of the 1,000-enrollment run")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, default SearchOptions: {SearchOptions()}")
     if args.profile:
         profile()
+        return
+    if args.profile_many:
+        profile_many(args.profile_many)
         return
     if args.quick:
         single_plan([1000, 5000], runs=30)
@@ -432,7 +523,8 @@ def main() -> None:
         horizons(runs=5)
     else:
         single_plan([1000, 5000, 20000], runs=200)
-        many_enrollments(total=1000, initial=1000)
+        many_enrollments(total=1000, initial=1000, workload="realistic")
+        many_enrollments(total=1000, initial=1000, workload="stress")
         horizons(runs=20)
 
 

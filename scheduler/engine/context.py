@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from scheduler.rules.model import Protocol, Route, SessionKind
 
-from .index import BookingIndex, Occupancy
+from .index import BookingIndex, Occupancy, next_free
 from .inputs import (
     Allocation,
     Availability,
@@ -20,11 +20,15 @@ from .inputs import (
     SearchOptions,
 )
 from .localtime import LocalClock, LocalDay, to_seconds
-from .resources import KindSpec, ResourceFinder
+from .resources import KindSpec, Miss, ResourceFinder
 
 
 class SearchLimit(Exception):
     """The bounded search ran out of budget."""
+
+
+RESOURCE_LOOKAHEAD_AFTER = 8
+"""Backtracks after which the day lookahead also checks resources (see ``spacing``)."""
 
 
 class Budget:
@@ -33,6 +37,7 @@ class Budget:
         self.max_backtracks = options.max_backtracks
         self.evaluations = 0
         self.backtracks = 0
+        self.nogoods = 0
 
     def evaluate(self) -> None:
         self.evaluations += 1
@@ -44,11 +49,40 @@ class Budget:
         if self.backtracks > self.max_backtracks:
             raise SearchLimit
 
+    def nogood(self) -> None:
+        """A dead end recognised from memory: costs no enumeration, so it is charged as a
+        tenth of a backtrack (the search still ends)."""
+        self.nogoods += 1
+        if self.nogoods % 10 == 0:
+            self.backtrack()
+
 
 def as_index(bookings: object) -> BookingIndex:
     if isinstance(bookings, BookingIndex):
         return bookings
     return BookingIndex.from_allocations(bookings)  # type: ignore[arg-type]
+
+
+class Memo:
+    """What one enrollment's searches learn that holds for the whole call, so the attempts
+    of the earliest-date search reuse it instead of finding it again.
+
+    Valid while the bookings, the practice and the enrollment (protocol, availability,
+    preferences) stay the same; the start date may differ. ``misses``: resource checks that
+    failed on the bookings alone (no session of the plan involved), per kind and start;
+    ``fits``: ones that succeeded that way, per preference order (reused once the plan's own
+    sessions are checked); ``free`` and ``bookable``: the lookahead's bookings-only checks;
+    ``nogoods``: dead ends of the backtracking search (see ``search.backtrack``).
+    """
+
+    def __init__(self) -> None:
+        self.day_starts: dict[tuple[date, int], DayStarts] = {}
+        self.lookahead: dict[tuple, bool] = {}
+        self.misses: dict[tuple, object] = {}
+        self.fits: dict[tuple, object] = {}
+        self.bookable: dict[tuple, int | None] = {}
+        self.free: set[tuple] = set()
+        self.nogoods: dict[tuple, dict] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +104,8 @@ class Context:
                  patient_busy: Iterable[BusyInterval] = (),
                  options: SearchOptions = SearchOptions(),
                  bookings: BookingIndex | None = None,
-                 exclude: Iterable[Allocation] = ()) -> None:
+                 exclude: Iterable[Allocation] = (),
+                 memo: Memo | None = None) -> None:
         self.practice = practice
         self.clinic = practice.clinic
         self.protocol = protocol
@@ -96,9 +131,14 @@ class Context:
         self.finder = ResourceFinder(practice.clinic, practice.rooms, practice.staff,
                                      self.clock, self.occupancy)
         self.budget = Budget(options)
-        self._day_starts: dict[tuple[date, int], DayStarts] = {}
+        self.resource_lookahead = False
+        """Day lookahead checks resources too: off at first (so when nothing fits the deepest
+        failure names the blocking resource), on after a few backtracks, and from the start
+        in the earliest-date search's attempts (their failures are not explained)."""
+        self.memo = memo if memo is not None else Memo()
+        self._day_starts = self.memo.day_starts
         self._dose_offsets: dict[str, tuple[int, ...]] = {}
-        self.lookahead: dict[tuple, bool] = {}
+        self.lookahead = self.memo.lookahead
         self._hours = {code: sorted(windows) for code, windows in practice.clinic.hours.items()}
 
     # -- kinds and routes ---------------------------------------------------------------
@@ -193,6 +233,52 @@ class Context:
                           self.open_windows(info, use_availability=False)[0] or [(0, 0)])
             return DayStarts([], "availability" if longest >= duration else "hours")
         return DayStarts(sorted(set(starts)), "")
+
+    def bookable_start(self, spec: KindSpec, info: LocalDay, lo: int | None = None,
+                       hi: int | None = None) -> int | None:
+        """The first start of the day in [lo, hi] at which the kind's room and staff are free
+        in the bookings and the patient has nothing else on, or None. The plan being searched
+        is ignored (it only takes more), so None is certain; lookahead uses it to drop full
+        days. Misses are shared with the search through ``memo.misses``."""
+        cache_key = (spec.kind.code, spec.prescriber_on_site, info.date, lo, hi)
+        cached = self.memo.bookable.get(cache_key, False)
+        if cached is not False:
+            return cached
+        starts = self.day_starts(info, spec.duration).starts
+        index = bisect_left(starts, lo) if lo is not None else 0
+        found = None
+        patient = self.occupancy.extra._units.get(self.patient_key)
+        misses = self.memo.misses
+        free = self.memo.free
+        while index < len(starts):
+            t = starts[index]
+            if hi is not None and t > hi:
+                break
+            if patient is not None:
+                free_at = next_free(patient, t, spec.duration)
+                if free_at != t:
+                    index = bisect_left(starts, free_at, index + 1)
+                    continue
+            key = (spec.kind.code, spec.prescriber_on_site, t)
+            if len(spec.needs) > 1:
+                key += (spec.rooms, tuple(need.candidates for need in spec.needs))
+            if key in free:
+                found = t
+                break
+            miss = misses.get(key)
+            if miss is None:
+                self.budget.evaluate()
+                blockers: set[int] = set()
+                result = self.finder.find(spec, t, info, blockers=blockers)
+                if not isinstance(result, Miss) or blockers:
+                    if not blockers:
+                        free.add(key)
+                    found = t
+                    break
+                misses[key] = miss = result
+            index = bisect_left(starts, max(miss.hint, t + 1), index + 1)
+        self.memo.bookable[cache_key] = found
+        return found
 
     def dates(self, first: date, last: date) -> Iterable[date]:
         day = first

@@ -66,6 +66,9 @@ class Explanation:
     """Earliest enrollment start date (within a year) from which the plan fits, if any."""
     searched_earliest: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    earliest_search_limited: bool = False
+    """The earliest-date search stopped at its work limit: an earlier date may exist, and
+    without a date nothing is claimed about the year."""
 
     @property
     def message(self) -> str:
@@ -76,6 +79,8 @@ class Explanation:
             text += f" ({self.window_words})"
         if self.earliest_start_on is not None:
             text += f"; earliest workable start date: {self.earliest_start_on.isoformat()}"
+        elif self.earliest_search_limited:
+            text += "; no workable start date found before the search's work limit"
         elif self.searched_earliest:
             text += "; no start date within a year works"
         return text
@@ -93,6 +98,9 @@ class Explanation:
             },
             "earliest_start_on": (self.earliest_start_on.isoformat()
                                   if self.earliest_start_on else None),
+            "notes": list(self.notes),
+            "earliest_search_complete": self.searched_earliest
+            and not self.earliest_search_limited,
         }
 
 

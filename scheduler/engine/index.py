@@ -155,14 +155,17 @@ class Occupancy:
     def next_free(self, key: UnitKey, start: int, length: int,
                   blockers: set[int] | None = None) -> int:
         """Earliest t >= start with [t, t + length) free in every layer for this unit."""
-        base = self.bookings.unit(key)
+        base = self.bookings._units.get(key)
         extra = self.extra._units.get(key)
+        overlay = self.plan._units.get(key)
         skip = self.exclude.get(key) if self.exclude else None
         t = start
         while True:
-            t1 = next_free(base, t, length, skip)
+            t1 = t if base is None else next_free(base, t, length, skip)
             if extra is not None:
                 t1 = next_free(extra, t1, length)
+            if not overlay:
+                return t1
             t2 = self.plan.next_free(key, t1, length, blockers)
             if t2 == t1:
                 return t1

@@ -218,3 +218,7 @@ class SearchOptions:
     """Candidate start times checked against resources, per placement attempt."""
     earliest_date_search_days: int = 366
     explain_earliest_date: bool = True
+    earliest_date_max_evaluations: int = 15_000
+    """Candidate checks the earliest-date search may spend over all its attempts; when they
+    run out the explanation gives the earliest date verified so far (or none) and says the
+    search was cut short."""

@@ -9,20 +9,22 @@ left out if it does not fit).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from scheduler.rules.model import Phase, SessionKind
 
-from .context import Context
+from .context import Context, Memo
 from .explain import Blocker, Explanation, PlacementError
 from .index import BookingIndex
 from .inputs import Allocation, Enrollment, Practice, SearchOptions, format_hhmm
 from .localtime import to_datetime, to_seconds
 from .plan import PlacedSession, Plan
 from .resources import Assignment
-from .search import Failure, backtrack
+from .search import Failure, availability_words, backtrack
 from .spacing import until_limit
 from .steps import Placed, Step, main_positions
+from .weekly import never_fitting_phase
 
 FOLLOW_UP_SUFFIX = "/follow_up"
 
@@ -116,13 +118,13 @@ def protocol_kinds(ctx: Context) -> list[SessionKind]:
 
 def make_context(practice: Practice, enrollment: Enrollment, options: SearchOptions, *,
                  start_on: date | None = None, bookings: BookingIndex | None = None,
-                 exclude: tuple[Allocation, ...] = ()) -> Context:
+                 exclude: tuple[Allocation, ...] = (), memo: Memo | None = None) -> Context:
     return Context(practice, protocol=enrollment.protocol, patient_id=enrollment.patient_id,
                    start_on=start_on or enrollment.start_on,
                    horizon=enrollment.horizon - timedelta(days=1),
                    availability=enrollment.availability, preferences=enrollment.preferences,
                    patient_busy=enrollment.patient_busy, options=options, bookings=bookings,
-                   exclude=exclude)
+                   exclude=exclude, memo=memo)
 
 
 def place_plan(practice: Practice, enrollment: Enrollment,
@@ -130,7 +132,10 @@ def place_plan(practice: Practice, enrollment: Enrollment,
     """Place every session of the enrollment's protocol; raise ``PlacementError`` if none fits.
 
     Bookings may be passed as a prebuilt ``BookingIndex`` in ``practice.bookings`` to reuse it
-    across calls; the engine never changes it.
+    across calls; the engine never changes it. What no start date can fix (a missing room
+    feature, role or certification; a series the patient's week can never hold, see
+    ``weekly``) fails before any search; otherwise a failed search is followed by the
+    earliest-date search, which reuses what the search learned.
     """
     from .context import as_index
 
@@ -141,61 +146,108 @@ def place_plan(practice: Practice, enrollment: Enrollment,
     if static:
         raise PlacementError(Explanation(None, None, None, tuple(static),
                                          searched_earliest=True))
+    never = never_fitting_phase(ctx)
+    if never is not None:
+        raise PlacementError(never_fits(ctx, *never))
     placed, failure = backtrack(ctx, ProtocolSteps(ctx), [])
     if placed is not None:
         return to_plan(ctx, placed)
-    earliest = None
+    earliest, complete = None, True
     if options.explain_earliest_date:
-        earliest = earliest_start(practice, enrollment, options, bookings)
-    raise PlacementError(explain_failure(ctx, failure, earliest, options.explain_earliest_date))
+        earliest, complete = earliest_start(practice, enrollment, options, bookings, ctx.memo)
+    explanation = explain_failure(ctx, failure, earliest, options.explain_earliest_date)
+    if not complete:
+        explanation = replace(explanation, earliest_search_limited=True)
+    raise PlacementError(explanation)
 
 
-def _attempt(practice: Practice, enrollment: Enrollment, options: SearchOptions,
-             bookings: BookingIndex, start_on: date) -> bool:
-    ctx = make_context(practice, enrollment, options, start_on=start_on, bookings=bookings)
-    placed, _ = backtrack(ctx, ProtocolSteps(ctx), [])
-    return placed is not None
+def never_fits(ctx: Context, phase: Phase, availability_rules_out: bool) -> Explanation:
+    """A series no start date can fit (``weekly``): say which rules and what limits the days."""
+    rules = [r for r, on in (("gap_days", phase.gap_days), ("within_days", phase.within_days),
+                             ("weekdays", phase.weekdays), ("follow_up", phase.follow_up))
+             if on is not None]
+    blockers = [Blocker("series", ", ".join(rules) or "count", 1.0)]
+    if availability_rules_out:
+        blockers.append(Blocker("availability", availability_words(ctx), 1.0))
+    else:
+        blockers.append(Blocker("hours", "", 1.0))
+    kind = ctx.kind(phase.session_kind)
+    key = session_key(phase, 1)
+    note = (f"{phase.name}: no week has days for {phase.count} sessions"
+            + (f" {phase.gap_days.min}-{phase.gap_days.max} days apart" if phase.gap_days else "")
+            + (f" within {phase.within_days} days" if phase.within_days is not None else "")
+            + (f", each with a {phase.follow_up.session_kind} {phase.follow_up.min_hours:g}-"
+               f"{phase.follow_up.max_hours:g} h later" if phase.follow_up else "")
+            + (" inside the patient's availability" if availability_rules_out
+               else " inside the opening hours"))
+    return Explanation(key, phase.name, kind.code, tuple(blockers), searched_earliest=True,
+                       notes=(note,))
+
+
+class _OutOfWork(Exception):
+    pass
 
 
 def earliest_start(practice: Practice, enrollment: Enrollment, options: SearchOptions,
-                   bookings: BookingIndex) -> date | None:
-    """Earliest start date within ``earliest_date_search_days`` from which the plan fits.
+                   bookings: BookingIndex, memo: Memo | None = None) -> tuple[date | None, bool]:
+    """Earliest start date within ``earliest_date_search_days`` from which the plan fits, and
+    whether the search finished within its work limit.
 
     Galloping (1, 2, 4, ... days later) finds a workable date in O(log n) attempts, then a
     binary search narrows the gap to the last failing date. Workability is not strictly
-    monotone in the start date, so the answer is a verified workable date that is the
-    earliest among those the search probed; each attempt runs with a reduced budget.
+    monotone in the start date, so the answer is a verified workable date (a plan was found
+    from it) that is the earliest among those the search probed. Each attempt runs with a
+    reduced budget; all attempts share ``memo`` (resource misses, dead ends, day calendars of
+    the failed placement) and together spend at most ``earliest_date_max_evaluations`` checks:
+    when that runs out the answer is the earliest verified date so far, or None, and
+    ``complete`` is False.
     """
-    cheap = SearchOptions(grid_minutes=options.grid_minutes,
-                          start_within_days=options.start_within_days,
-                          max_backtracks=max(10, options.max_backtracks // 20),
-                          max_evaluations=max(1500, options.max_evaluations // 20),
-                          earliest_date_search_days=options.earliest_date_search_days,
-                          explain_earliest_date=False)
+    cheap = replace(options, max_backtracks=max(10, options.max_backtracks // 20),
+                    max_evaluations=max(1500, options.max_evaluations // 20),
+                    explain_earliest_date=False)
+    memo = memo if memo is not None else Memo()
     start = enrollment.start_on
     span = options.earliest_date_search_days
+    spent = 0
+
+    def works(offset: int) -> bool:
+        nonlocal spent
+        if spent >= options.earliest_date_max_evaluations:
+            raise _OutOfWork
+        ctx = make_context(practice, enrollment, cheap, start_on=start + timedelta(days=offset),
+                           bookings=bookings, memo=memo)
+        ctx.resource_lookahead = True
+        placed, _ = backtrack(ctx, ProtocolSteps(ctx), [])
+        spent += ctx.budget.evaluations
+        return placed is not None
+
     failing, step = 0, 1
     found = None
-    while step <= span:
-        if _attempt(practice, enrollment, cheap, bookings, start + timedelta(days=step)):
-            found = step
-            break
-        failing = step
-        step *= 2
-    if found is None:
-        if failing < span and _attempt(practice, enrollment, cheap, bookings,
-                                       start + timedelta(days=span)):
-            found = span
-        else:
-            return None
+    try:
+        while step <= span:
+            if works(step):
+                found = step
+                break
+            failing = step
+            step *= 2
+        if found is None:
+            if failing < span and works(span):
+                found = span
+            else:
+                return None, True
+    except _OutOfWork:
+        return None, False
     lo, hi = failing, found
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _attempt(practice, enrollment, cheap, bookings, start + timedelta(days=mid)):
-            hi = mid
-        else:
-            lo = mid
-    return start + timedelta(days=hi)
+    try:
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if works(mid):
+                hi = mid
+            else:
+                lo = mid
+    except _OutOfWork:
+        return start + timedelta(days=hi), False
+    return start + timedelta(days=hi), True
 
 
 def explain_failure(ctx: Context, failure: Failure | None, earliest: date | None,

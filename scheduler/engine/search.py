@@ -10,7 +10,10 @@ When a step runs dry, the search jumps back to the most recent placed session am
 step's culprits (the sessions that bounded its window or held what it needed) instead of the
 previous one: a 6th infusion squeezed by ``within_days`` moves the 1st, not the 5th follow-up.
 Budgets on evaluations and backtracks make it always end fast; the deepest failure is kept
-for the explanation.
+for the explanation. A step that runs dry leaves a nogood (its conflict set and their values)
+so the same dead end is not explored twice, neither later in the search nor in the attempts of
+the earliest-date search, which share the call's ``Memo`` (nogoods, resource checks that no
+session of the plan influenced, day calendars, lookahead results).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .context import Context, SearchLimit
+from .context import RESOURCE_LOOKAHEAD_AFTER, Context, SearchLimit
 from .explain import Tally
 from .localtime import LocalDay
 from .resources import AllocTuple, Assignment, Miss
@@ -110,7 +113,7 @@ class StepSearch:
                 favourites.append(series.assignment.staff_ids[n])
             staff_order.append(_favour(need.candidates,
                                        [finder.staff_position.get(s) for s in favourites]))
-        return room_order, staff_order
+        return room_order, tuple(staff_order)
 
     # -- enumeration --------------------------------------------------------------------
 
@@ -167,7 +170,7 @@ class StepSearch:
         if not starts:
             detail = ""
             if day_starts.reason == "availability":
-                detail = _availability_words(ctx)
+                detail = availability_words(ctx)
             self.tally.day(day_starts.reason, detail)
             return []
         if w.t_lo is not None and starts[0] < w.t_lo:
@@ -263,8 +266,7 @@ class StepSearch:
         if free_at != t:
             codes.append("patient_busy")
             hint = max(hint, free_at)
-        found = ctx.finder.find(spec, t, info, room_order=self.room_order,
-                                staff_order=self.staff_order, blockers=self.time_culprits)
+        found = self._find(t, info)
         if isinstance(found, Miss):
             codes.extend(found.codes)
             hint = max(hint, found.hint)
@@ -279,6 +281,37 @@ class StepSearch:
                 self.tally.time(code, hint - t, detail)
             return hint
         return self._placed(t, info, found)
+
+    def _find(self, t: int, info: LocalDay) -> Assignment | Miss:
+        """The resource check, remembering what no session of the plan influenced: a miss on
+        the bookings alone holds in every branch and attempt of this call (the plan only adds
+        busy time); a fit is reused once its units are checked against the plan's sessions
+        (the bookings are unchanged, so the same resources are still the first that fit)."""
+        ctx, spec = self.ctx, self.step.spec
+        memo = ctx.memo
+        key = (spec.kind.code, spec.prescriber_on_site, t)
+        if len(spec.needs) > 1:  # several people: the greedy choice depends on the order
+            key += (self.room_order, self.staff_order)
+        miss = memo.misses.get(key)
+        if miss is not None:
+            return miss
+        fit_key = key if len(spec.needs) > 1 else key + (self.room_order, self.staff_order)
+        fit = memo.fits.get(fit_key)
+        if fit is not None:
+            plan = ctx.occupancy.plan
+            if all(plan.next_free((rtype, rid, unit), start, end - start, None) == start
+                   for rtype, rid, unit, start, end in fit.allocations):
+                return fit
+        blockers: set[int] = set()
+        found = ctx.finder.find(spec, t, info, room_order=self.room_order,
+                                staff_order=self.staff_order, blockers=blockers)
+        if blockers:
+            self.time_culprits |= blockers
+        elif isinstance(found, Miss):
+            memo.misses[key] = found
+        else:
+            memo.fits[fit_key] = found
+        return found
 
     def _placed(self, t: int, info: LocalDay, found: Assignment) -> Placed:
         end = t + self.step.spec.duration
@@ -302,7 +335,7 @@ class StepSearch:
             return None
         reason = self.ctx.fits(info, t, self.step.spec.duration)
         if reason:
-            self.tally.day(reason, _availability_words(self.ctx) if reason == "availability"
+            self.tally.day(reason, availability_words(self.ctx) if reason == "availability"
                            else "")
             return None
         found = self._evaluate(t, info)
@@ -356,7 +389,7 @@ def _favour(order: tuple[int, ...], favourites: list[int | None]) -> tuple[int, 
     return tuple(chosen) + tuple(i for i in order if i not in chosen)
 
 
-def _availability_words(ctx: Context) -> str:
+def availability_words(ctx: Context) -> str:
     from .inputs import format_hhmm
 
     a = ctx.availability
@@ -378,7 +411,15 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
         list[Placed] | None, Failure | None]:
     """Place steps after ``fixed`` until ``next_step`` says the plan is complete.
 
-    Returns (placed, None) on success or (None, deepest failure)."""
+    Returns (placed, None) on success or (None, deepest failure).
+
+    Dead ends are remembered (``ctx.memo.nogoods``): when a step runs out of candidates, its
+    conflict set (the earlier sessions whose date or time rejected its candidates or its
+    descendants' ones) and their values form a nogood; reaching the same step again with the
+    same values for those sessions fails at once, without enumerating anything. Nogoods
+    outlive the call: the earliest-date search's attempts share them. Like the backjumping,
+    they only prune, so they never let a plan break a rule.
+    """
     placed = list(fixed)
     base = len(fixed)
     for position, p in enumerate(placed):
@@ -386,7 +427,9 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
     step = next_step(placed)
     if step is None:
         return placed, None
+    nogoods = ctx.memo.nogoods
     searches = [StepSearch(ctx, step, placed)]
+    dead = [_known_dead(nogoods, searches[0], base)]
     day_conflicts: list[set[int]] = [set()]
     time_conflicts: list[set[int]] = [set()]
     deepest: Failure | None = None
@@ -394,33 +437,47 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
     try:
         while True:
             search = searches[-1]
-            candidate = search.next()
+            known = dead[-1]
+            candidate = search.next() if known is None else None
             if candidate is not None:
                 _occupy(ctx, len(placed), candidate)
                 placed.append(candidate)
                 step = next_step(placed)
                 if step is None:
                     return placed, None
-                searches.append(StepSearch(ctx, step, placed))
+                search = StepSearch(ctx, step, placed)
+                searches.append(search)
+                dead.append(_known_dead(nogoods, search, base))
                 day_conflicts.append(set())
                 time_conflicts.append(set())
                 continue
             position = len(placed)
+            if known is not None:
+                by_day, by_time, failure = known
+            else:
+                by_day = {c for c in search.culprits | day_conflicts[-1] if base <= c < position}
+                by_time = {c for c in search.time_culprits | time_conflicts[-1]
+                           if base <= c < position}
+                failure = Failure(search.step, search.window, search.tally)
+                _remember_dead(nogoods, search, base, by_day, by_time, failure)
             if position >= deepest_position:
-                deepest = Failure(search.step, search.window, search.tally)
+                deepest = Failure(failure.step, failure.window, failure.tally)
                 deepest_position = position
-            by_day = {c for c in search.culprits | day_conflicts[-1] if base <= c < position}
-            by_time = {c for c in search.time_culprits | time_conflicts[-1]
-                       if base <= c < position}
             if not by_day and not by_time:
                 return None, deepest
-            ctx.budget.backtrack()
+            if known is not None:
+                ctx.budget.nogood()
+            else:
+                ctx.budget.backtrack()
+                if ctx.budget.backtracks >= RESOURCE_LOOKAHEAD_AFTER:
+                    ctx.resource_lookahead = True
             target = max(by_day | by_time)
             for gone in range(len(placed) - 1, target - 1, -1):
                 ctx.occupancy.plan.remove_owner(gone)
                 placed.pop()
             keep = target - base + 1
             del searches[keep:]
+            del dead[keep:]
             del day_conflicts[keep:]
             del time_conflicts[keep:]
             day_conflicts[-1] |= by_day - {target}
@@ -433,6 +490,50 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
             deepest = Failure(search.step, search.window, search.tally)
         deepest.limit_reached = True
         return None, deepest
+
+
+def _nogood_key(search: StepSearch, base: int) -> tuple:
+    """What a step's enumeration depends on besides its conflict set: the step and its place
+    in the plan, its resource preference order, and the start date if it bounds the window."""
+    ctx, window = search.ctx, search.window
+    start = ctx.start_on if window.day_lo <= ctx.start_on or not search.placed else None
+    return (search.step.key, search.position, base, start, search.room_order,
+            search.staff_order)
+
+
+def _signature(placed: list[Placed], positions: tuple[int, ...],
+               by_time: set[int]) -> tuple:
+    """The values of the conflict set's sessions that matter: the whole placement for those
+    whose time or resources rejected candidates, only the date for the others."""
+    out = []
+    for c in positions:
+        p = placed[c]
+        if c in by_time:
+            out.append((p.step.key, p.start, p.end, p.allocations))
+        else:
+            out.append((p.step.key, p.day, p.skipped))
+    return tuple(out)
+
+
+def _known_dead(nogoods: dict, search: StepSearch, base: int):
+    stored = nogoods.get(_nogood_key(search, base))
+    if not stored:
+        return None
+    for (positions, time_positions), table in stored.items():
+        hit = table.get(_signature(search.placed, positions, time_positions))
+        if hit is not None:
+            return hit
+    return None
+
+
+def _remember_dead(nogoods: dict, search: StepSearch, base: int, by_day: set[int],
+                   by_time: set[int], failure: Failure) -> None:
+    positions = tuple(sorted(by_day | by_time))
+    time_positions = frozenset(by_time)
+    table = nogoods.setdefault(_nogood_key(search, base), {}).setdefault(
+        (positions, time_positions), {})
+    table[_signature(search.placed, positions, time_positions)] = (
+        frozenset(by_day), frozenset(by_time), failure)
 
 
 def _occupy(ctx: Context, position: int, p: Placed) -> None:

@@ -142,6 +142,8 @@ def _min(a: date | None, b: date) -> date:
 def _crowded(days: list[tuple[date, int]], day: date, limit: int, culprits: set[int]) -> bool:
     """Would one more session on ``day`` put more than ``limit`` in some 7-day window?"""
     near = [(d, i) for d, i in days if abs((d - day).days) <= 6]
+    if len(near) < limit:
+        return False
     for offset in range(7):
         start = day - _days(6 - offset)
         end = start + _days(6)
@@ -197,10 +199,16 @@ def dose_hint(ctx: Context, offsets: tuple[int, ...], t: int, placed: list[Place
 def series_can_finish(ctx: Context, step: Step, day: date, placed: list[Placed],
                       culprits: set[int]) -> bool:
     """Day-level lookahead for a ``count`` phase: with this session on ``day``, can the rest of
-    the series still find open days that keep ``gap_days`` and ``within_days``?
+    the series still find open days that keep ``gap_days``, ``within_days`` and
+    ``max_per_week`` (with the phase's sessions already placed) and leave room for the
+    follow-up? With ``ctx.resource_lookahead`` (switched on once the search backtracks) a day
+    also needs a start at which the kind's room and staff are free in the bookings.
 
-    Resources are ignored (they only make it harder), so a False is certain; it prunes whole
-    subtrees that closures or weekday rules doom, long before the last session would notice.
+    The plan's other sessions, times and dose spacing are ignored (they only make it harder),
+    so a False is certain; it prunes whole subtrees that closures, weekday rules or full days
+    doom, long before the last session would notice. It starts off resource-blind so that
+    when nothing fits the deepest failure still names the session and resource that blocked
+    it rather than "the rest of the series".
     """
     phase = step.phase
     if step.parent is not None or phase.count is None or phase.gap_days is None:
@@ -214,30 +222,60 @@ def series_can_finish(ctx: Context, step: Step, day: date, placed: list[Placed],
     deadline = day + _days(remaining * gap.max)
     if phase.within_days is not None:
         deadline = min(deadline, first + _days(phase.within_days))
-    key = (step.phase_index, remaining, day, deadline, step.spec.duration)
+    recent: tuple[date, ...] = ()
+    if phase.max_per_week is not None:
+        recent = tuple(placed[i].day for i in mains if placed[i].day > day - WEEK)
+    key = (step.phase_index, remaining, day, deadline, step.spec.duration, recent,
+           ctx.resource_lookahead)
     cached = ctx.lookahead.get(key)
     if cached is None:
-        cached = _reachable(ctx, step, day, remaining, deadline)
+        cached = _reachable(ctx, step, day, remaining, deadline, recent)
         ctx.lookahead[key] = cached
-    if not cached and mains and phase.within_days is not None:
-        culprits.add(mains[0])
+    if not cached:
+        if mains and phase.within_days is not None:
+            culprits.add(mains[0])
+        culprits.update(i for i in mains if placed[i].day > day - WEEK)
     return cached
 
 
-def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: date) -> bool:
+WEEK = timedelta(days=7)
+
+
+def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: date,
+               recent: tuple[date, ...]) -> bool:
+    """Breadth-first over (last day, the series' days in the 6 days before it), with days as
+    ordinals."""
     gap = step.phase.gap_days
+    limit = step.phase.max_per_week
     if not _follow_up_possible(ctx, step, day):
         return False
-    reach = {day}
+    first = day.toordinal()
+    end = deadline.toordinal()
+    usable: dict[int, bool] = {}
+
+    def ok(n: int) -> bool:
+        found = usable.get(n)
+        if found is None:
+            other = date.fromordinal(n)
+            found = _open_for(ctx, step, other) and _follow_up_possible(ctx, step, other)
+            usable[n] = found
+        return found
+
+    week = tuple(sorted(d.toordinal() for d in recent)) + (first,) if limit is not None else ()
+    reach = {(first, week)}
     for _ in range(remaining):
-        following: set[date] = set()
-        for d in reach:
-            for g in range(gap.min, gap.max + 1):
-                candidate = d + _days(g)
-                if candidate > deadline or candidate in following:
+        following: set[tuple[int, tuple[int, ...]]] = set()
+        for d, days in reach:
+            for candidate in range(d + gap.min, min(d + gap.max, end) + 1):
+                if not ok(candidate):
                     continue
-                if _open_for(ctx, step, candidate) and _follow_up_possible(ctx, step, candidate):
-                    following.add(candidate)
+                if limit is not None:
+                    kept = tuple(x for x in days if x > candidate - 7) + (candidate,)
+                    if len(kept) > limit:
+                        continue
+                    following.add((candidate, kept))
+                else:
+                    following.add((candidate, ()))
         if not following:
             return False
         reach = following
@@ -245,35 +283,51 @@ def _reachable(ctx: Context, step: Step, day: date, remaining: int, deadline: da
 
 
 def _open_for(ctx: Context, step: Step, day: date) -> bool:
-    info = ctx.day(day)
-    weekdays = step.phase.weekdays
-    if weekdays is not None and info.weekday not in weekdays:
-        return False
-    return bool(ctx.day_starts(info, step.spec.duration).starts)
-
-
-def _follow_up_possible(ctx: Context, step: Step, day: date) -> bool:
-    """Could a session of this phase on ``day`` get its follow-up on some open day? The
-    follow-up starts min..max hours after the session ends, and the session ends between the
-    day's first start + duration and its last start + duration."""
-    follow = step.phase.follow_up
-    if follow is None:
-        return True
-    key = ("follow_up", step.phase_index, day)
+    aware = ctx.resource_lookahead
+    key = ("open", step.phase_index, day, aware)
     cached = ctx.lookahead.get(key)
     if cached is not None:
         return cached
-    starts = ctx.day_starts(ctx.day(day), step.spec.duration).starts
-    result = False
+    info = ctx.day(day)
+    weekdays = step.phase.weekdays
+    result = weekdays is None or info.weekday in weekdays
+    if result:
+        result = (ctx.bookable_start(step.spec, info) is not None if aware
+                  else bool(ctx.day_starts(info, step.spec.duration).starts))
+    ctx.lookahead[key] = result
+    return result
+
+
+def _follow_up_possible(ctx: Context, step: Step, day: date) -> bool:
+    """Could a session of this phase on ``day`` get its follow-up? The follow-up starts
+    min..max hours after the session ends; the session ends between the day's first bookable
+    start + duration and its last start + duration, and the follow-up needs a bookable start
+    in that stretch."""
+    follow = step.phase.follow_up
+    if follow is None:
+        return True
+    aware = ctx.resource_lookahead
+    key = ("follow_up", step.phase_index, day, aware)
+    cached = ctx.lookahead.get(key)
+    if cached is not None:
+        return cached
+    info = ctx.day(day)
+    starts = ctx.day_starts(info, step.spec.duration).starts
+    first = None
     if starts:
-        kind = ctx.kind(follow.session_kind)
-        duration = kind.duration_minutes * 60
-        lo = starts[0] + step.spec.duration + round(follow.min_hours * 3600)
+        first = ctx.bookable_start(step.spec, info) if aware else starts[0]
+    result = False
+    if first is not None:
+        spec = ctx.spec(ctx.kind(follow.session_kind))
+        lo = first + step.spec.duration + round(follow.min_hours * 3600)
         hi = starts[-1] + step.spec.duration + round(follow.max_hours * 3600)
         candidate, last = ctx.clock.local_date(lo), ctx.clock.local_date(hi)
         while candidate <= last and not result:
-            found = ctx.day_starts(ctx.day(candidate), duration).starts
-            result = any(lo <= t <= hi for t in found)
+            other = ctx.day(candidate)
+            if aware:
+                result = ctx.bookable_start(spec, other, lo, hi) is not None
+            else:
+                result = any(lo <= t <= hi for t in ctx.day_starts(other, spec.duration).starts)
             candidate += _days(1)
     ctx.lookahead[key] = result
     return result

@@ -615,9 +615,13 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
         enrollment.horizon_end = target
         return False
     lock_clinic_calendar(clinic.id)
-    existing = sorted([a for a in enrollment.appointments if a.status != "cancelled"],
-                      key=lambda a: a.starts_at)
-    window_start, window_end = snapshot.plan_window(enrollment.start_on, clinic.timezone)
+    # Sessions that took or will take place stay fixed; cancelled and missed ones keep their
+    # keys reserved (keys are unique per enrollment) but no longer shape the plan.
+    existing = sorted([a for a in enrollment.appointments
+                       if a.status not in ("cancelled", "no_show")], key=lambda a: a.starts_at)
+    reserved = [a.key for a in enrollment.appointments if a.key]
+    window_start = snapshot.local_midnight(today, clinic.timezone) - timedelta(days=2)
+    window_end = snapshot.local_midnight(target, clinic.timezone) + timedelta(days=2)
     practice = snapshot.practice_for(
         clinic, kinds, patient_id=enrollment.patient_id, window_start=window_start,
         window_end=window_end, ignore_appointment_ids=frozenset(a.id for a in existing))
@@ -627,11 +631,13 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
         snapshot.patient_busy(practice.bookings, enrollment.patient_id))
     fixed = engine.Plan(tuple(snapshot.appointment_to_placed(a) for a in existing))
     try:
-        plan = engine.extend_plan(practice, engine_enr, fixed)
-    except engine.PlacementError as exc:
-        log.warning("enrollment %s: cannot extend horizon: %s", enrollment.id,
-                    exc.explanation.message)
+        plan = engine.extend_plan(practice, engine_enr, fixed, not_before=today,
+                                  reserved_keys=reserved)
+    except (engine.PlacementError, ValueError) as exc:
+        reason = exc.explanation.message if isinstance(exc, engine.PlacementError) else str(exc)
+        log.warning("enrollment %s: cannot extend horizon: %s", enrollment.id, reason)
         return False
+    _prove(protocol, kinds, plan.sessions, clinic, complete=False)
     known = {a.key for a in existing}
     new_sessions = [s for s in plan.sessions if s.key not in known]
     _store_sessions(enrollment, new_sessions, status="booked")

@@ -58,6 +58,27 @@ def test_horizon_extends_open_ended_maintenance_once(app, api, enroll, run, cloc
     assert _enrollment(app, plan["id"])[2:] == (new_horizon, new_count)
 
 
+def test_horizon_extends_after_the_last_booster_was_cancelled(app, api, enroll, run, clock):
+    """A cancelled last booster keeps its key; the continuation numbers after it and still
+    keeps the gap rules from the last booster that will take place."""
+    plan = enroll(start_on="2027-01-04")
+    booked = api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+    boosters = [a for a in booked["appointments"] if a["phase"] == "maintenance"]
+    assert boosters, "the template's open-ended maintenance phase placed nothing"
+    api.post(f"/appointments/{boosters[-1]['id']}/cancel", expect=200)
+    _, _, horizon, count = _enrollment(app, plan["id"])
+    clock.move_to(datetime.combine(horizon, T0.timetz()) - timedelta(days=30))
+    extended = run("extend_horizons")
+    assert (extended.outcome, extended.result) == ("ok", 1), extended.message
+    after = api.get(f"/enrollments/{plan['id']}")
+    keys = [a["key"] for a in after["appointments"] if a["phase"] == "maintenance"]
+    assert len(keys) == len(set(keys)) and len(keys) > len(boosters)
+    assert boosters[-1]["key"] in keys  # the cancelled one is still there, as cancelled
+    live = sorted(a["start"] for a in after["appointments"]
+                  if a["phase"] == "maintenance" and a["status"] == "booked")
+    assert live[0] == boosters[0]["start"]
+
+
 def test_overdue_bookings_are_flagged_once(app, api, enroll, run, clock):
     from scheduler.extensions import db
     from scheduler.models import Appointment
