@@ -26,9 +26,26 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     app.register_blueprint(health_bp)
+    _track_read_only_requests(app)  # first: it decides how the request's transaction begins
     register_api(app)
     register_cli(app)
     return app
+
+
+def _track_read_only_requests(app: Flask) -> None:
+    from flask import g, request
+
+    from .database import mark_request_read_only, read_only_request
+
+    @app.before_request
+    def _mark():
+        g.read_only_token = mark_request_read_only(request.method)
+
+    @app.teardown_request
+    def _unmark(exc):
+        token = g.pop("read_only_token", None)
+        if token is not None:
+            read_only_request.reset(token)
 
 
 def _migrations_dir():

@@ -10,11 +10,16 @@ the work there.
 from __future__ import annotations
 
 import sqlite3
+from contextvars import ContextVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Set for requests that only read (GET, HEAD): their transactions begin DEFERRED, so readers do
+# not queue behind writers for the write lock they will never take (WAL gives them a snapshot).
+read_only_request: ContextVar[bool] = ContextVar("read_only_request", default=False)
 
 
 @event.listens_for(Engine, "connect")
@@ -33,4 +38,9 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin_immediate(conn):
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only_request.get() else "BEGIN IMMEDIATE")
+
+
+def mark_request_read_only(method: str):
+    """Called at the start of each request; returns the token to reset it at the end."""
+    return read_only_request.set(method in ("GET", "HEAD", "OPTIONS"))

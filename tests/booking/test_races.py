@@ -231,3 +231,28 @@ def test_two_gunicorn_servers_on_postgresql(tmp_path):
     url = pg.admin_url().rsplit("/", 1)[0] + "/regimen_gunicorn_race"
     pg.recreate_database(url)
     _check(url, _run_two_servers(url, tmp_path), tmp_path)
+
+
+def test_sqlite_reads_begin_deferred_and_writes_immediate(app, client, admin, monkeypatch):
+    """Readers take no write lock on SQLite; every write request still serialises."""
+    from sqlalchemy import event
+
+    from scheduler.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite transaction modes only")
+        seen = []
+        listener = lambda conn, cursor, statement, *a: seen.append(statement)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        client.get("/api/v1/clinics", headers=admin)
+        reads = [s for s in seen if s.startswith("BEGIN")]
+        seen.clear()
+        client.post("/api/v1/clinics", json={"name": "x", "timezone": "UTC"}, headers=admin)
+        writes = [s for s in seen if s.startswith("BEGIN")]
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", listener)
+    assert reads and set(reads) == {"BEGIN"}
+    assert writes and set(writes) == {"BEGIN IMMEDIATE"}
