@@ -181,6 +181,18 @@ def _hours(n: float) -> str:
     return quantity(n, "hour")
 
 
+def _outside(value: float, low: float, high: float | None, rules: tuple[str, str],
+             where: str, keys: tuple[str, ...], phase: str, amount,
+             words: tuple[str, str] = ("too few", "too many")) -> Iterator[Violation]:
+    """The violation, if any, of a [low, high] band rule, saying by how much it is missed."""
+    if value < low:
+        yield Violation(rules[0], f"{where}{rules[0]} is {low:g} ({amount(low - value)} "
+                                  f"{words[0]})", keys, phase, low - value)
+    elif high is not None and value > high:
+        yield Violation(rules[1], f"{where}{rules[1]} is {high:g} ({amount(value - high)} "
+                                  f"{words[1]})", keys, phase, value - high)
+
+
 def _hours_between(earlier: datetime, later: datetime) -> float:
     return (later.astimezone(UTC) - earlier.astimezone(UTC)).total_seconds() / 3600
 
@@ -269,25 +281,8 @@ def _gaps(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator
     for number, (a, b) in enumerate(zip(parents, parents[1:]), 1):
         apart = (plan.day(b) - plan.day(a)).days
         where = f"{phase.name} #{number} → #{number + 1}: {_days(apart)} apart"
-        keys = (a.key, b.key)
-        if apart < gap.min:
-            short = gap.min - apart
-            yield Violation(
-                "gap_days.min",
-                f"{where}, gap_days.min is {gap.min} ({_days(short)} too few)",
-                keys,
-                phase.name,
-                short,
-            )
-        elif apart > gap.max:
-            over = apart - gap.max
-            yield Violation(
-                "gap_days.max",
-                f"{where}, gap_days.max is {gap.max} ({_days(over)} too many)",
-                keys,
-                phase.name,
-                over,
-            )
+        yield from _outside(apart, gap.min, gap.max, ("gap_days.min", "gap_days.max"),
+                            f"{where}, ", (a.key, b.key), phase.name, _days)
 
 
 def _within_days(
@@ -414,25 +409,9 @@ def _after(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterato
         f"{plan.label(first)} ({plan.day(first)}) is {_days(apart)} after the last "
         f"{after.phase} session, {plan.label(last_before)} ({plan.day(last_before)})"
     )
-    keys = (last_before.key, first.key)
-    if apart < after.min_days:
-        short = after.min_days - apart
-        yield Violation(
-            "after.min_days",
-            f"{where}; after.min_days is {after.min_days} ({_days(short)} too few)",
-            keys,
-            phase.name,
-            short,
-        )
-    elif after.max_days is not None and apart > after.max_days:
-        over = apart - after.max_days
-        yield Violation(
-            "after.max_days",
-            f"{where}; after.max_days is {after.max_days} ({_days(over)} too many)",
-            keys,
-            phase.name,
-            over,
-        )
+    yield from _outside(apart, after.min_days, after.max_days,
+                        ("after.min_days", "after.max_days"), f"{where}; ",
+                        (last_before.key, first.key), phase.name, _days)
 
 
 def _follow_ups(
@@ -464,25 +443,10 @@ def _follow_ups(
         follow = attached[0]
         hours = _hours_between(parent.end, follow.start)
         where = f"{plan.label(follow)} starts {_hours(hours)} after it ends"
-        keys = (parent.key, follow.key)
-        if hours < rule.min_hours:
-            short = rule.min_hours - hours
-            yield Violation(
-                "follow_up.min_hours",
-                f"{where}, follow_up.min_hours is {rule.min_hours:g} ({_hours(short)} too soon)",
-                keys,
-                phase.name,
-                short,
-            )
-        elif hours > rule.max_hours:
-            over = hours - rule.max_hours
-            yield Violation(
-                "follow_up.max_hours",
-                f"{where}, follow_up.max_hours is {rule.max_hours:g} ({_hours(over)} too late)",
-                keys,
-                phase.name,
-                over,
-            )
+        yield from _outside(hours, rule.min_hours, rule.max_hours,
+                            ("follow_up.min_hours", "follow_up.max_hours"), f"{where}, ",
+                            (parent.key, follow.key), phase.name, _hours,
+                            words=("too soon", "too late"))
 
 
 def _follow_up_links(plan: _Plan) -> Iterator[Violation]:
