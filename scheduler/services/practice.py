@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select, update
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
@@ -12,6 +12,7 @@ from ..models import (
     Allocation,
     Appointment,
     Clinic,
+    Feed,
     Patient,
     Room,
     Shift,
@@ -73,9 +74,13 @@ def delete_clinic(who: Principal, clinic_id: int) -> None:
         _refuse_if_booked(live, f"clinic {clinic_id}")
         now = utcnow()
         clinic.deleted_at = now
-        for room in db.session.scalars(select(Room).where(Room.clinic_id == clinic_id,
-                                                          Room.deleted_at.is_(None))):
+        rooms = list(db.session.scalars(select(Room).where(Room.clinic_id == clinic_id,
+                                                           Room.deleted_at.is_(None))))
+        for room in rooms:
             room.deleted_at = now
+        _revoke_feeds(or_(Feed.clinic_id == clinic_id,
+                          and_(Feed.scope == "clinic", Feed.scope_id == clinic_id),
+                          and_(Feed.scope == "room", Feed.scope_id.in_([r.id for r in rooms]))))
         for shift in db.session.scalars(select(Shift).where(Shift.clinic_id == clinic_id)):
             db.session.delete(shift)
 
@@ -141,6 +146,7 @@ def delete_room(who: Principal, room_id: int) -> None:
         room = get_room(who, room_id)
         _refuse_if_booked(_live_appointments(_uses("room", room_id)), f"room {room_id}")
         room.deleted_at = utcnow()
+        _revoke_feeds(and_(Feed.scope == "room", Feed.scope_id == room_id))
 
 
 # ---------------------------------------------------------------- staff
@@ -224,6 +230,7 @@ def delete_staff(who: Principal, staff_id: int) -> None:
         _refuse_if_booked(_live_appointments(_uses("staff", staff_id)),
                           f"staff member {staff_id}")
         member.deleted_at = utcnow()
+        _revoke_feeds(and_(Feed.scope == "staff", Feed.scope_id == staff_id))
 
 
 def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
@@ -336,6 +343,12 @@ def _check_patient_refs(who: Principal, data: dict) -> None:
 
 
 # ---------------------------------------------------------------- shared checks
+
+def _revoke_feeds(condition) -> None:
+    """A deleted thing's calendar subscriptions stop answering (their URLs live on elsewhere)."""
+    db.session.execute(update(Feed).where(condition, Feed.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
 
 def _uses(resource_type: str, resource_id: int, start: datetime | None = None,
           end: datetime | None = None):

@@ -199,3 +199,12 @@ def test_openapi_documents_feeds_jobs_and_the_ical_route(client):
         assert path in spec["paths"], path
     ical = spec["paths"]["/ical/{token}.ics"]["get"]
     assert ical["security"] == [] and set(ical["responses"]) == {"200", "304", "404"}
+
+
+@pytest.mark.parametrize("scope", ["room", "staff", "clinic"])
+def test_deleting_the_scope_object_revokes_its_feeds(api, world, new_feed, fetch, scope):
+    feed = new_feed(scope, getattr(world["a"], scope))
+    fetch(feed, 200)
+    path = {"room": "/rooms/{}", "staff": "/staff/{}", "clinic": "/clinics/{}"}[scope]
+    api.delete(path.format(getattr(world["a"], scope)))
+    fetch(feed, 404)
