@@ -233,19 +233,32 @@ def test_two_gunicorn_servers_on_postgresql(tmp_path):
     _check(url, _run_two_servers(url, tmp_path), tmp_path)
 
 
-def test_sqlite_reads_begin_deferred_and_writes_immediate(app, client, admin, monkeypatch):
-    """Readers take no write lock on SQLite; every write request still serialises."""
+def test_sqlite_reads_begin_deferred_and_writes_immediate(tmp_path):
+    """Readers take no write lock on SQLite; every write request still serialises.
+
+    Runs on its own SQLite file whatever database the suite uses, so it never skips.
+    """
+    from flask_migrate import upgrade
     from sqlalchemy import event
 
+    from scheduler import create_app
     from scheduler.extensions import db
+    from scheduler.services import keys as key_service
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'modes.db'}")
+    seen = []
+
+    def listener(conn, cursor, statement, *args):
+        seen.append(statement)
 
     with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite transaction modes only")
-        seen = []
-        listener = lambda conn, cursor, statement, *a: seen.append(statement)  # noqa: E731
+        upgrade()
+        _key, secret = key_service.create_key("admin")
         event.listen(db.engine, "before_cursor_execute", listener)
+    admin = {"Authorization": f"Bearer {secret}"}
+    client = app.test_client()
     try:
+        seen.clear()
         client.get("/api/v1/clinics", headers=admin)
         reads = [s for s in seen if s.startswith("BEGIN")]
         seen.clear()
@@ -254,5 +267,6 @@ def test_sqlite_reads_begin_deferred_and_writes_immediate(app, client, admin, mo
     finally:
         with app.app_context():
             event.remove(db.engine, "before_cursor_execute", listener)
+            db.engine.dispose()
     assert reads and set(reads) == {"BEGIN"}
     assert writes and set(writes) == {"BEGIN IMMEDIATE"}
