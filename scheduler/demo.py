@@ -143,4 +143,7 @@ def demo_command(host, port, no_serve):
     click.echo("Admin key:")
     click.echo(secret)
     if not no_serve:
-        current_app.run(host=host, port=port)
+        # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -35,3 +35,42 @@ def test_demo_seeds_plans_and_prints_a_key_last(tmp_path):
     assert len(zones) == 3
     assert protocols == 5
     assert {"iv_infusion", "consult"} <= kinds and len(kinds) >= 5
+
+
+def test_demo_serves_the_api(tmp_path):
+    """Without --no-serve the command keeps running and answers HTTP with the printed key."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+           "REGIMEN_ENV": "development"}
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "demo", "--port",
+                             str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        key = None
+        for line in proc.stdout:
+            if line.startswith("rgk_"):
+                key = line.strip()
+                break
+        assert key, "the demo printed no key"
+        for _ in range(100):
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/clinics",
+                                                 headers={"Authorization": f"Bearer {key}"})
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    clinics = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the demo server never answered")
+        assert len(clinics) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
