@@ -142,6 +142,9 @@ def demo_command(host, port, no_serve):
     click.echo(f"Try: curl -H 'Authorization: Bearer {secret}' {base}/api/v1/clinics")
     click.echo("Admin key:")
     click.echo(secret)
+    # End this command's transaction: on SQLite an open one would hold the write lock while
+    # the server runs, and every write request would time out waiting for it.
+    db.session.remove()
     if not no_serve:
         # Flask ignores app.run() inside a `flask` command; serve with Werkzeug directly.
         from werkzeug.serving import run_simple

@@ -71,6 +71,13 @@ def test_demo_serves_the_api(tmp_path):
         else:
             raise AssertionError("the demo server never answered")
         assert len(clinics) == 3
+        # A write too: nothing left over from seeding may hold the database's write lock.
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/patients", method="POST",
+            data=json.dumps({"name": "Walk-in", "clinic_id": clinics[0]["id"]}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 201
     finally:
         proc.terminate()
         proc.wait(timeout=30)
