@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import engine
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..extensions import db
 from ..models import (
     Allocation,
@@ -149,6 +149,8 @@ def create_enrollment(who: Principal, request: EnrollmentRequest,
                         body={"enrollment_id": enrollment.id}))
                     db.session.flush()
             return enrollment, False
+        except LostRace as exc:
+            log.info("placement lost a race (attempt %d): %s", attempt + 1, exc)
         except DBAPIError as exc:
             if idempotency_key and isinstance(exc, IntegrityError) and \
                     _is_unique_violation(exc, "uq_idempotency_key"):
@@ -332,8 +334,11 @@ def _assert_free(allocations, ignore_appointment_ids=()) -> None:
         query = query.where(Allocation.appointment_id.not_in(ignore_appointment_ids))
     clash = db.session.scalar(query.limit(1))
     if clash is not None:
-        raise Conflict(f"a resource is already taken by appointment #{clash}; try again",
-                       details={"reason": "concurrent_booking", "appointment_id": clash})
+        raise LostRace(f"a resource is already taken by appointment #{clash}")
+
+
+class LostRace(Exception):
+    """The calendar changed between reading and writing: read again and place again."""
 
 
 def _lost_race(exc: DBAPIError) -> bool:
@@ -376,12 +381,26 @@ def confirm_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
             raise Conflict(f"the hold on enrollment {enrollment_id} expired at "
                            f"{enrollment.hold_expires_at.isoformat()}; enroll again",
                            details={"status": "expired"})
+        _prove_enrollment(enrollment)
         for appt in enrollment.appointments:
             if appt.status == "held":
                 transition(appt, "booked")
         enrollment.status = "booked"
         enrollment.hold_expires_at = None
     return enrollment
+
+
+def _prove_enrollment(enrollment: Enrollment) -> None:
+    """What gets booked must still satisfy its rules (a held session may have been cancelled)."""
+    version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
+    protocol, kinds = rule_store.load_version(version)
+    clinic = db.session.get(Clinic, enrollment.clinic_id)
+    live = [a for a in enrollment.appointments if a.status in LIVE + ("completed",)]
+    try:
+        _prove(protocol, kinds, live, clinic, complete=True, horizon_end=enrollment.horizon_end)
+    except Conflict as exc:
+        raise Conflict("the held plan no longer satisfies its rules (a session was cancelled "
+                       "or moved); cancel it and enroll again", details=exc.details) from None
 
 
 def cancel_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
@@ -453,10 +472,24 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
     who.require(BOOK)
     with atomic():
         appt = get_appointment(who, appointment_id)
+        if appt.enrollment_id is not None:
+            # Same lock order as confirm, cancel and reschedule: the plan first, then its rows.
+            db.session.execute(select(Enrollment.id).where(Enrollment.id == appt.enrollment_id)
+                               .with_for_update())
         db.session.refresh(appt, with_for_update=True)
         transition(appt, action)
+        if action == "cancelled":
+            # A follow-up exists for its dose: it goes with it (therapy after a no-show stays).
+            for follow in _follow_ups_of(appt):
+                if follow.status in ("held", "booked"):
+                    transition(follow, "cancelled")
         warnings = _plan_warnings(appt) if action == "cancelled" else []
     return appt, warnings
+
+
+def _follow_ups_of(appt: Appointment) -> list[Appointment]:
+    return list(db.session.scalars(select(Appointment).where(
+        Appointment.follow_up_of_id == appt.id).with_for_update()))
 
 
 def _plan_warnings(cancelled: Appointment) -> list[dict]:
@@ -487,6 +520,8 @@ def reschedule(who: Principal, appointment_id: int, *, start: datetime | None = 
         try:
             with atomic():
                 return _reschedule(who, appointment_id, start, not_before)
+        except LostRace as exc:
+            log.info("reschedule lost a race (attempt %d): %s", attempt + 1, exc)
         except DBAPIError as exc:
             if not _lost_race(exc):
                 raise
@@ -495,8 +530,20 @@ def reschedule(who: Principal, appointment_id: int, *, start: datetime | None = 
                    details={"reason": "concurrent_booking"})
 
 
+def _without_orphans(appts: list[Appointment]) -> list[Appointment]:
+    """Follow-ups whose dose is no longer in the plan stand alone: they keep their slot (and
+    block it) but no longer take part in the plan's rules."""
+    keys = {a.key for a in appts}
+    return [a for a in appts if "/" not in (a.key or "") or a.key.split("/")[0] in keys]
+
+
 def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     appt = get_appointment(who, appointment_id)
+    if appt.enrollment_id is not None:
+        db.session.execute(select(Enrollment.id).where(Enrollment.id == appt.enrollment_id)
+                           .with_for_update())
+    release_expired_holds(utcnow())  # an expired hold is not movable any more
+    db.session.refresh(appt)
     if appt.status not in ("held", "booked"):
         raise Conflict(f"appointment {appointment_id} is {appt.status}; only held or booked "
                        "appointments can move", details={"status": appt.status})
@@ -515,7 +562,7 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
         raise Invalid.field(field, "must not be in the past")
     movable = [a for a in enrollment.appointments if a.status in ("held", "booked")]
     kept = [a for a in enrollment.appointments if a.status in ("checked_in", "completed")]
-    plan_appts = sorted(kept + movable, key=lambda a: a.starts_at)
+    plan_appts = _without_orphans(sorted(kept + movable, key=lambda a: a.starts_at))
     window_start, window_end = snapshot.plan_window(enrollment.start_on, clinic.timezone)
     window_start = min(window_start, plan_appts[0].starts_at - timedelta(days=2))
     practice = snapshot.practice_for(
@@ -594,12 +641,20 @@ def extend_horizons(now: datetime) -> int:
     horizon_days = current_app.config["HORIZON_DAYS"]
     extended = 0
     ids = list(db.session.scalars(select(Enrollment.id).where(Enrollment.status == "booked")))
+    failures = []
     for enrollment_id in ids:
-        with atomic():
-            enrollment = db.session.scalar(select(Enrollment).where(Enrollment.id == enrollment_id)
-                                           .with_for_update())
-            if _extend_one(enrollment, now, horizon_days):
-                extended += 1
+        try:
+            with atomic():
+                enrollment = db.session.scalar(
+                    select(Enrollment).where(Enrollment.id == enrollment_id).with_for_update())
+                if _extend_one(enrollment, now, horizon_days):
+                    extended += 1
+        except DomainError as exc:
+            # One plan that cannot grow must not stop every other plan from growing.
+            log.warning("enrollment %s: horizon not extended: %s", enrollment_id, exc.message)
+            failures.append(enrollment_id)
+    if failures:
+        log.warning("horizon extension failed for enrollments %s", failures)
     return extended
 
 
@@ -617,8 +672,9 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
     lock_clinic_calendar(clinic.id)
     # Sessions that took or will take place stay fixed; cancelled and missed ones keep their
     # keys reserved (keys are unique per enrollment) but no longer shape the plan.
-    existing = sorted([a for a in enrollment.appointments
-                       if a.status not in ("cancelled", "no_show")], key=lambda a: a.starts_at)
+    existing = _without_orphans(sorted([a for a in enrollment.appointments
+                                        if a.status not in ("cancelled", "no_show")],
+                                       key=lambda a: a.starts_at))
     reserved = [a.key for a in enrollment.appointments if a.key]
     window_start = snapshot.local_midnight(today, clinic.timezone) - timedelta(days=2)
     window_end = snapshot.local_midnight(target, clinic.timezone) + timedelta(days=2)

@@ -1,0 +1,102 @@
+"""Edge cases found in review: follow-ups of cancelled doses, expired holds, confirm re-check,
+one patient in several dose plans, configuration changes under booked plans, huge inputs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+
+@pytest.fixture
+def kap(api, practice):
+    practice.protocols["kap"] = api.post("/protocol-templates/kap/instantiate", {})["id"]
+    return practice
+
+
+def _booked(api, enroll, patient_id, protocol="kap"):
+    plan = enroll(patient_id, protocol=protocol)
+    return api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+
+
+def test_cancelling_a_dose_cancels_its_follow_up_and_the_plan_still_moves(api, kap, patient,
+                                                                        enroll, db_problems):
+    plan = _booked(api, enroll, patient["id"])
+    doses = [a for a in plan["appointments"] if a["follow_up_of"] is None
+             and any(b["follow_up_of"] == a["id"] for b in plan["appointments"])]
+    assert len(doses) >= 3
+    second = doses[1]
+    follow = next(a for a in plan["appointments"] if a["follow_up_of"] == second["id"])
+    api.post(f"/appointments/{second['id']}/cancel", expect=200)
+    assert api.get(f"/appointments/{follow['id']}")["status"] == "cancelled"
+    later = doses[-1]
+    not_before = datetime.fromisoformat(later["start"]) + timedelta(days=1)
+    response = api.call("POST", f"/appointments/{later['id']}/reschedule",
+                        {"not_before": not_before.isoformat()})
+    assert response.status_code in (200, 409), response.get_json()
+    assert db_problems() == []
+
+
+def test_an_orphaned_follow_up_does_not_break_rescheduling(api, kap, patient, enroll):
+    """A dose marked no-show keeps its therapy session; moving other sessions still works."""
+    plan = _booked(api, enroll, patient["id"])
+    dose = next(a for a in plan["appointments"]
+                if any(b["follow_up_of"] == a["id"] for b in plan["appointments"]))
+    api.post(f"/appointments/{dose['id']}/no-show", expect=200)
+    last = plan["appointments"][-1]
+    response = api.call("POST", f"/appointments/{last['id']}/reschedule",
+                        {"not_before": (datetime.fromisoformat(last["start"])
+                                        + timedelta(hours=1)).isoformat()})
+    assert response.status_code in (200, 409), response.get_json()
+
+
+def test_rescheduling_an_expired_hold_is_409(app, api, practice, patient, enroll):
+    from scheduler.extensions import db
+    from scheduler.models import Enrollment
+
+    plan = enroll(patient["id"])
+    with app.app_context():
+        db.session.get(Enrollment, plan["id"]).hold_expires_at = \
+            datetime.now(timezone.utc) - timedelta(seconds=1)
+        db.session.commit()
+    appt = plan["appointments"][1]
+    response = api.post(f"/appointments/{appt['id']}/reschedule",
+                        {"not_before": appt["start"]}, expect=409)
+    assert response["error"]["details"]["status"] == "cancelled"
+
+
+def test_confirm_refuses_a_held_plan_that_lost_a_session(api, practice, patient, enroll):
+    plan = enroll(patient["id"])
+    induction = next(a for a in plan["appointments"] if a["phase"] == "induction")
+    api.post(f"/appointments/{induction['id']}/cancel", expect=200)
+    response = api.post(f"/enrollments/{plan['id']}/confirm", expect=409)
+    assert "no longer satisfies" in response["error"]["message"]
+    assert api.get(f"/enrollments/{plan['id']}")["status"] == "held"
+
+
+def test_horizon_job_goes_on_past_a_plan_it_cannot_extend(app, api, practice, patient, enroll,
+                                                          monkeypatch):
+    """One failing enrollment is logged and skipped; the job run itself succeeds."""
+    for name in ("A", "B"):
+        other = api.post("/patients", {"name": name, "clinic_id": practice.clinic})
+        _booked(api, enroll, other["id"], protocol="iv-depression")
+    from scheduler.errors import Conflict
+    from scheduler.services import booking
+
+    calls = []
+
+    def flaky(enrollment, now, horizon_days):
+        calls.append(enrollment.id)
+        if len(calls) == 1:
+            raise Conflict("cannot")
+        return True
+
+    monkeypatch.setattr(booking, "_extend_one", flaky)
+    from scheduler.extensions import db
+    from scheduler.models import Enrollment
+
+    with app.app_context():
+        ids = [e.id for e in db.session.scalars(db.select(Enrollment))]
+        assert len(ids) == 2
+        assert booking.extend_horizons(datetime.now(timezone.utc)) == 1
+    assert calls == ids
