@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError
@@ -91,6 +91,17 @@ def register_error_handlers(app) -> None:
         log.info("integrity error: %s", exc.orig)
         return error_response(409, "conflict", "The change conflicts with stored data",
                               details={"constraint": _constraint_name(exc)})
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(exc):
+        # Numbers beyond 64 bits, dates beyond year 9999, NUL characters: the database cannot
+        # even hold what was asked, so the request is invalid, not the server broken.
+        db.session.rollback()
+        log.info("out-of-range input: %s", exc)
+        return error_response(422, "validation_failed",
+                              "A number, date or text in the request is out of range",
+                              {"body": ["a number, date or text is out of the supported range"]})
 
     @app.errorhandler(OperationalError)
     def _operational(exc: OperationalError):

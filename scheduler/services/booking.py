@@ -47,6 +47,8 @@ from .transaction import atomic
 log = logging.getLogger(__name__)
 
 PLACEMENT_ATTEMPTS = 5
+# Plans may be booked this far ahead at most (a start date is a real intake, not a guess).
+MAX_START_AHEAD_DAYS = 730
 # Losing a race on PostgreSQL: the exclusion constraint refused an overlap (23P01), or two
 # placements waited on each other's rows (40P01) or could not be serialised (40001). All mean
 # "the calendar changed under us": read it again and place again.
@@ -180,10 +182,17 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
             raise Invalid.field("preferences.staff_id",
                                 f"staff member {request.preferences['staff_id']} does not work "
                                 f"at clinic {clinic.id}")
+    today = utcnow().astimezone(ZoneInfo(clinic.timezone)).date()
+    if request.start_on < today:
+        raise Invalid.field("start_on", f"must not be in the past (today at the clinic is "
+                                        f"{today.isoformat()})")
+    if request.start_on > today + timedelta(days=MAX_START_AHEAD_DAYS):
+        raise Invalid.field("start_on", f"must be within {MAX_START_AHEAD_DAYS} days from today")
     lock_clinic_calendar(clinic.id)
     release_expired_holds(utcnow())
     version = rule_store.get_version(who, protocol_record.id)
     protocol, kinds = rule_store.load_version(version)
+    _refuse_second_dose_plan(patient.id, kinds, protocol)
     horizon_end = request.start_on + timedelta(days=current_app.config["HORIZON_DAYS"])
     plan = _place(clinic, protocol, kinds, patient.id, request, horizon_end)
     hold_minutes = current_app.config["HOLD_MINUTES"]
@@ -198,6 +207,35 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     db.session.flush()
     _store_sessions(enrollment, plan.sessions, status="held")
     return enrollment
+
+
+def _doses(protocol: Protocol, kinds: dict[str, SessionKind]) -> bool:
+    from ..rules.routes import ROUTES
+
+    codes = {p.session_kind for p in protocol.phases} | \
+        {p.follow_up.session_kind for p in protocol.phases if p.follow_up}
+    return any(kinds[c].has_dose and ROUTES[kinds[c].route].is_dose for c in codes)
+
+
+def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None:
+    """Dose spacing (min hours between doses, the esketamine weekly cap) is a rule of one plan;
+    two live dose plans for one patient would escape it, so the second is refused."""
+    if not _doses(protocol, kinds):
+        return
+    others = db.session.scalars(select(Enrollment).where(
+        Enrollment.patient_id == patient_id, Enrollment.status.in_(("held", "booked"))))
+    now = utcnow()
+    for other in others:
+        if not any(a.starts_at > now and a.status in ("held", "booked")
+                   for a in other.appointments):
+            continue
+        version = db.session.get(rule_store.ProtocolVersion, other.protocol_version_id)
+        other_protocol, other_kinds = rule_store.load_version(version)
+        if _doses(other_protocol, other_kinds):
+            raise Conflict(
+                f"the patient already has a live dose plan (enrollment {other.id}); dose "
+                "spacing holds within one plan, so cancel or finish that one first",
+                details={"reason": "dose_plan_exists", "enrollment_id": other.id})
 
 
 def lock_clinic_calendar(clinic_id: int) -> None:

@@ -100,3 +100,37 @@ def test_horizon_job_goes_on_past_a_plan_it_cannot_extend(app, api, practice, pa
         assert len(ids) == 2
         assert booking.extend_horizons(datetime.now(timezone.utc)) == 1
     assert calls == ids
+
+
+def test_enrollment_cannot_start_in_the_past(api, practice, patient):
+    response = api.post("/enrollments", {
+        "patient_id": patient["id"], "protocol_id": practice.protocols["iv-depression"],
+        "clinic_id": practice.clinic, "start_on": "2020-01-06"}, expect=422)
+    assert "start_on" in response["error"]["fields"]
+
+
+def test_one_patient_gets_one_live_dose_plan(api, practice, patient, enroll):
+    first = enroll(patient["id"])
+    response = enroll(patient["id"], protocol="esketamine-label", expect=409)
+    assert response["error"]["details"] == {"reason": "dose_plan_exists",
+                                            "enrollment_id": first["id"]}
+    api.post(f"/enrollments/{first['id']}/cancel", expect=200)
+    enroll(patient["id"], protocol="esketamine-label")
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/clinics/100000000000000000000", None),
+    ("GET", "/appointments?clinic_id=100000000000000000000", None),
+    ("GET", "/appointments?start=9999-12-31T23:59:59-12:00", None),
+    ("POST", "/patients", {"name": "x", "clinic_id": 100000000000000000000}),
+    ("POST", "/enrollments", {"patient_id": 100000000000000000000, "protocol_id": 1,
+                              "clinic_id": 1, "start_on": "2027-02-01"}),
+    ("POST", "/enrollments", {"patient_id": 1, "protocol_id": 1, "clinic_id": 1,
+                              "start_on": "9999-12-01"}),
+    ("POST", "/clinics", {"name": "x", "timezone": "localtime"}),
+    ("POST", "/clinics", {"name": "x", "timezone": "UTC", "closures": ["0001-01-01"]}),
+])
+def test_out_of_range_input_is_4xx_never_500(api, practice, patient, method, path, body):
+    response = api.call(method, path, body)
+    assert response.status_code in (404, 422), (response.status_code, response.get_json())
+    assert "error" in response.get_json()

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from marshmallow import ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
-from .common import HHMM, WEEKDAY_CODES, AwareDateTime, PageArgs, StrictSchema
+from .common import (
+    HHMM,
+    WEEKDAY_CODES,
+    AwareDateTime,
+    CalendarDate,
+    PageArgs,
+    StrictSchema,
+    check_year,
+)
 
 
 class AvailabilityIn(StrictSchema):
@@ -31,7 +39,7 @@ class EnrollmentIn(StrictSchema):
     patient_id = fields.Integer(required=True, strict=True)
     protocol_id = fields.Integer(required=True, strict=True)
     clinic_id = fields.Integer(required=True, strict=True)
-    start_on = fields.Date(required=True)
+    start_on = CalendarDate(required=True)
     availability = fields.Nested(AvailabilityIn, load_default=dict)
     preferences = fields.Nested(PreferencesIn, load_default=dict)
 
@@ -89,13 +97,13 @@ class DateOrDateTime(fields.Field):
             raise ValidationError("must be a date or an ISO 8601 date-time")
         try:
             if "T" not in value and len(value) == 10:
-                return date.fromisoformat(value)
+                return check_year(date.fromisoformat(value))
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ValidationError("must be a date or an ISO 8601 date-time") from None
         if parsed.tzinfo is None:
             raise ValidationError("a date-time must include a UTC offset")
-        return parsed
+        return check_year(parsed)
 
 
 STATUSES = ("held", "booked", "checked_in", "completed", "cancelled", "no_show")

@@ -49,7 +49,7 @@ class HHMM(fields.String):
 class TimeZoneName(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
-        if name not in _zone_names():
+        if name not in _zone_names() or name in ("localtime", "Factory"):
             raise ValidationError(f"unknown IANA time zone {name!r}")
         try:
             ZoneInfo(name)
@@ -68,6 +68,17 @@ def _zone_names() -> set[str]:
     return _ZONES
 
 
+# Dates a clinic calendar can mean; beyond them arithmetic overflows and nothing is useful.
+SUPPORTED_YEARS = (1970, 2200)
+
+
+def check_year(value):
+    if not SUPPORTED_YEARS[0] <= value.year <= SUPPORTED_YEARS[1]:
+        raise ValidationError(f"must be between the years {SUPPORTED_YEARS[0]} and "
+                              f"{SUPPORTED_YEARS[1]}")
+    return value
+
+
 class AwareDateTime(fields.AwareDateTime):
     """ISO 8601 with an offset; a naive time is refused rather than guessed."""
 
@@ -78,6 +89,14 @@ class AwareDateTime(fields.AwareDateTime):
 
     def __init__(self, **kwargs):
         super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_year(super()._deserialize(value, attr, data, **kwargs))
+
+
+class CalendarDate(fields.Date):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_year(super()._deserialize(value, attr, data, **kwargs))
 
 
 def windows_field(**kwargs):

@@ -8,6 +8,7 @@ from .common import (
     HHMM,
     WEEKDAY_CODES,
     AwareDateTime,
+    CalendarDate,
     LocalTime,
     PageArgs,
     StrictSchema,
@@ -22,7 +23,7 @@ class ClinicIn(StrictSchema):
     name = name_field(required=True)
     timezone = TimeZoneName(required=True)
     hours = WeeklyHours(load_default=dict)
-    closures = fields.List(fields.Date(), load_default=list)
+    closures = fields.List(CalendarDate(), load_default=list)
     certifications = string_set(load_default=list)
 
 
@@ -30,7 +31,7 @@ class ClinicPatch(StrictSchema):
     name = name_field()
     timezone = TimeZoneName()
     hours = WeeklyHours()
-    closures = fields.List(fields.Date())
+    closures = fields.List(CalendarDate())
     certifications = string_set()
 
 
