@@ -3,7 +3,7 @@ one patient in several dose plans, configuration changes under booked plans, hug
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,7 +57,7 @@ def test_rescheduling_an_expired_hold_is_409(app, api, practice, patient, enroll
     plan = enroll(patient["id"])
     with app.app_context():
         db.session.get(Enrollment, plan["id"]).hold_expires_at = \
-            datetime.now(timezone.utc) - timedelta(seconds=1)
+            datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
     appt = plan["appointments"][1]
     response = api.post(f"/appointments/{appt['id']}/reschedule",
@@ -98,7 +98,7 @@ def test_horizon_job_goes_on_past_a_plan_it_cannot_extend(app, api, practice, pa
     with app.app_context():
         ids = [e.id for e in db.session.scalars(db.select(Enrollment))]
         assert len(ids) == 2
-        assert booking.extend_horizons(datetime.now(timezone.utc)) == 1
+        assert booking.extend_horizons(datetime.now(UTC)) == 1
     assert calls == ids
 
 
