@@ -11,29 +11,33 @@ blp = make_blueprint("staff", "Staff members, their weekly shifts and time off")
 @blp.arguments(StaffIn)
 @blp.response(201, StaffOut)
 def create_staff(data):
-    return practice.create_staff(principal(), data)
+    who = principal()
+    return practice.staff_view(who, practice.create_staff(who, data))
 
 
 @blp.route("/staff", methods=["GET"])
 @blp.arguments(StaffQuery, location="query")
 @blp.response(200, StaffOut(many=True), headers=PAGINATION_HEADER_DOC)
 def list_staff(args):
-    page = practice.list_staff(principal(), args["page"], args["page_size"],
+    who = principal()
+    page = practice.list_staff(who, args["page"], args["page_size"],
                                clinic_id=args.get("clinic_id"), role=args.get("role"))
-    return page.items, page_headers(page)
+    return [practice.staff_view(who, m) for m in page.items], page_headers(page)
 
 
 @blp.route("/staff/<int:staff_id>", methods=["GET"])
 @blp.response(200, StaffOut)
 def get_staff(staff_id):
-    return practice.get_staff(principal(), staff_id)
+    who = principal()
+    return practice.staff_view(who, practice.get_staff(who, staff_id))
 
 
 @blp.route("/staff/<int:staff_id>", methods=["PATCH"])
 @blp.arguments(StaffPatch)
 @blp.response(200, StaffOut)
 def update_staff(data, staff_id):
-    return practice.update_staff(principal(), staff_id, data)
+    who = principal()
+    return practice.staff_view(who, practice.update_staff(who, staff_id, data))
 
 
 @blp.route("/staff/<int:staff_id>", methods=["DELETE"])

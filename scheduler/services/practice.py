@@ -71,7 +71,7 @@ def delete_clinic(who: Principal, clinic_id: int) -> None:
     with atomic():
         clinic = get_clinic(who, clinic_id)
         live = _live_appointments(Appointment.clinic_id == clinic_id)
-        _refuse_if_booked(live, f"clinic {clinic_id}")
+        _refuse_if_booked(who, live, f"clinic {clinic_id}")
         now = utcnow()
         clinic.deleted_at = now
         rooms = list(db.session.scalars(select(Room).where(Room.clinic_id == clinic_id,
@@ -144,7 +144,7 @@ def delete_room(who: Principal, room_id: int) -> None:
     who.require(CONFIGURE)
     with atomic():
         room = get_room(who, room_id)
-        _refuse_if_booked(_live_appointments(_uses("room", room_id)), f"room {room_id}")
+        _refuse_if_booked(who, _live_appointments(_uses("room", room_id)), f"room {room_id}")
         room.deleted_at = utcnow()
         _revoke_feeds(and_(Feed.scope == "room", Feed.scope_id == room_id))
 
@@ -163,6 +163,18 @@ def _staff_visible(who: Principal, member: StaffMember) -> bool:
     # Staff belong to the clinics they work at; someone with no shifts yet is visible only to
     # unscoped keys (nobody's tenant yet).
     return who.sees_any(member.clinic_ids) if who.scoped else True
+
+
+def staff_view(who: Principal, member: StaffMember) -> dict:
+    """A staff member as this key may see them: other clinics' shifts and the reasons for time
+    off are none of a clinic-scoped key's business (the times still matter for booking)."""
+    view = {c: getattr(member, c) for c in ("id", "name", "roles", "max_concurrent_patients",
+                                            "created_at", "updated_at")}
+    view["shifts"] = [s for s in member.shifts if who.sees(s.clinic_id)]
+    view["time_off"] = [{"id": t.id, "start": t.start, "end": t.end,
+                         "reason": t.reason if not who.scoped else ""}
+                        for t in member.time_off]
+    return view
 
 
 def list_staff(who: Principal, page: int, page_size: int, clinic_id: int | None = None,
@@ -212,6 +224,10 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
                 [(s.weekday, s.start, s.end, s.clinic_id) for s in kept_foreign + new_shifts],
                 "shifts")
             member.shifts = kept_foreign + new_shifts
+        shared_fields = {"name", "roles", "max_concurrent_patients"} & set(data)
+        if shared_fields and who.scoped and not member.clinic_ids <= who.clinic_ids:
+            raise Forbidden(f"{', '.join(sorted(shared_fields))}: this person also works at "
+                            "clinics outside this key's scope; an unscoped key changes them")
         if "roles" in data:
             data["roles"] = _dedupe(data["roles"])
         if "max_concurrent_patients" in data and \
@@ -227,7 +243,7 @@ def delete_staff(who: Principal, staff_id: int) -> None:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
-        _refuse_if_booked(_live_appointments(_uses("staff", staff_id)),
+        _refuse_if_booked(who, _live_appointments(_uses("staff", staff_id)),
                           f"staff member {staff_id}")
         member.deleted_at = utcnow()
         _revoke_feeds(and_(Feed.scope == "staff", Feed.scope_id == staff_id))
@@ -240,7 +256,7 @@ def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
         entry = _build_time_off(data, "")
         clash = _live_appointments(
             _uses("staff", staff_id, entry.start, entry.end))
-        _refuse_if_booked(clash, f"staff member {staff_id} during that time off",
+        _refuse_if_booked(who, clash, f"staff member {staff_id} during that time off",
                           verb="take time off")
         member.time_off.append(entry)
     return entry
@@ -368,14 +384,20 @@ def _live_appointments(condition) -> list[Appointment]:
     return list(db.session.scalars(query))
 
 
-def _refuse_if_booked(appointments: list[Appointment], what: str, verb: str = "delete") -> None:
-    if appointments:
-        first = appointments[0]
-        raise Conflict(
-            f"cannot {verb} {what}: it has future appointments (first: #{first.id} at "
-            f"{first.starts_at.isoformat()}); cancel or move them first",
-            details={"appointment_ids": [a.id for a in appointments]},
-        )
+def _refuse_if_booked(who: Principal, appointments: list[Appointment], what: str,
+                      verb: str = "delete") -> None:
+    if not appointments:
+        return
+    visible = [a for a in appointments if who.sees(a.clinic_id)]
+    if not visible:
+        # The wall holds in error messages too: say that, not which.
+        raise Conflict(f"cannot {verb} {what}: it has future appointments at another clinic")
+    first = visible[0]
+    raise Conflict(
+        f"cannot {verb} {what}: it has future appointments (first: #{first.id} at "
+        f"{first.starts_at.isoformat()}); cancel or move them first",
+        details={"appointment_ids": [a.id for a in visible]},
+    )
 
 
 def _refuse_units_in_use(resource_type: str, resource_id: int, new_units: int, field: str):

@@ -232,3 +232,26 @@ def test_role_matrix_for_rules_and_booking(client, keys, world, role):
             assert response.status_code in (200, 201, 404, 422), (role, path, response.status_code)
         else:
             assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+def test_shared_staff_is_seen_and_changed_only_within_the_wall(client, keys, world):
+    admin = Api(client, keys("admin"))
+    a, b = world["a"], world["b"]
+    body = staff_body(a["clinic"])
+    body["shifts"].append({"clinic_id": b["clinic"], "weekday": "sat", "start": "09:00",
+                           "end": "12:00"})
+    shared = admin.post("/staff", body)
+    admin.post(f"/staff/{shared['id']}/time-off", {"start": "2030-01-01T00:00:00Z",
+                                                    "end": "2030-01-02T00:00:00Z",
+                                                    "reason": "surgery"})
+    scoped = Api(client, keys("manager", clinics=[a["clinic"]]))
+    seen = scoped.get(f"/staff/{shared['id']}")
+    assert {s["clinic_id"] for s in seen["shifts"]} == {a["clinic"]}
+    assert seen["time_off"][0]["reason"] == "" and seen["time_off"][0]["start"]
+    scoped.call("PATCH", f"/staff/{shared['id']}", {"max_concurrent_patients": 1}, expect=403)
+    scoped.patch(f"/staff/{a['staff']}", {"max_concurrent_patients": 2})  # only works at a
+    assert admin.get(f"/staff/{shared['id']}")["time_off"][0]["reason"] == "surgery"
+
+
+def test_scoped_admin_cannot_read_the_audit_log(client, keys, world):
+    Api(client, keys("admin", clinics=[world["a"]["clinic"]])).call("GET", "/audit", expect=403)
