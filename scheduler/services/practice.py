@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, or_, select, update
 
@@ -24,7 +25,8 @@ from .access import BOOK, CONFIGURE, READ, Principal
 from .pagination import Page, paginate
 from .transaction import atomic
 
-WEEKDAY_INDEX = {d: i for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_INDEX = {d: i for i, d in enumerate(WEEKDAYS)}
 LIVE_STATUSES = ("held", "booked", "checked_in")
 
 
@@ -61,8 +63,14 @@ def update_clinic(who: Principal, clinic_id: int, data: dict) -> Clinic:
     who.require(CONFIGURE)
     with atomic():
         clinic = get_clinic(who, clinic_id)
+        _lock_calendar(clinic_id)
         for key, value in _dated(data).items():
             setattr(clinic, key, value)
+        if {"hours", "closures", "timezone"} & set(data):
+            _refuse_if_booked(who, [a for a in _live_appointments(
+                Appointment.clinic_id == clinic_id, limit=None)
+                if not _inside_opening(a, clinic)], f"clinic {clinic_id}",
+                verb="change the hours, closures or time zone of")
     return clinic
 
 
@@ -131,12 +139,18 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
     who.require(CONFIGURE)
     with atomic():
         room = get_room(who, room_id)
+        _lock_calendar(room.clinic_id)
         if "features" in data:
             data = {**data, "features": _dedupe(data["features"])}
         if "capacity" in data and data["capacity"] < room.capacity:
             _refuse_units_in_use("room", room_id, data["capacity"], "capacity")
         for key, value in data.items():
             setattr(room, key, value)
+        if "features" in data:
+            missing = [a for a in _live_appointments(_uses("room", room_id), limit=None)
+                       if not set(_kind(a).room_features) <= set(room.features)]
+            _refuse_if_booked(who, missing, f"room {room_id}",
+                              verb="remove a feature booked sessions need from")
     return room
 
 
@@ -216,7 +230,10 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
+        for clinic_id in sorted(member.clinic_ids):
+            _lock_calendar(clinic_id)
         data = dict(data)
+        changes = set(data)
         if "shifts" in data:
             new_shifts = _build_shifts(who, data.pop("shifts"))
             kept_foreign = [s for s in member.shifts if not who.sees(s.clinic_id)]
@@ -236,6 +253,12 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
                                  "max_concurrent_patients")
         for key, value in data.items():
             setattr(member, key, value)
+        if "shifts" in changes or "roles" in changes:
+            db.session.flush()
+            stranded = [a for a in _live_appointments(_uses("staff", staff_id), limit=None)
+                        if not _staff_still_fits(member, a)]
+            _refuse_if_booked(who, stranded, f"staff member {staff_id}",
+                              verb="change the shifts or roles of")
     return member
 
 
@@ -376,12 +399,62 @@ def _uses(resource_type: str, resource_id: int, start: datetime | None = None,
     return exists().where(*cond)
 
 
-def _live_appointments(condition) -> list[Appointment]:
+def _live_appointments(condition, limit: int | None = 5) -> list[Appointment]:
     query = (select(Appointment)
              .where(condition, Appointment.status.in_(LIVE_STATUSES),
                     Appointment.ends_at > utcnow())
-             .order_by(Appointment.starts_at).limit(5))
+             .order_by(Appointment.starts_at).limit(limit))
     return list(db.session.scalars(query))
+
+
+# Booked appointments must still fit the configuration after an edit (SPEC 5.1: nothing outside
+# hours, shifts, closures); an edit that would strand them is refused with their ids.
+
+def _lock_calendar(clinic_id: int) -> None:
+    """The same row lock placements take: an edit and a placement never interleave."""
+    db.session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
+
+
+def _local(moment: datetime, tz: str) -> datetime:
+    return moment.astimezone(ZoneInfo(tz))
+
+
+def _inside_opening(appt: Appointment, clinic: Clinic) -> bool:
+    start, end = _local(appt.starts_at, clinic.timezone), _local(appt.ends_at, clinic.timezone)
+    if start.date().isoformat() in (clinic.closures or []) or start.date() != end.date():
+        return False
+    day = WEEKDAYS[start.weekday()]
+    begin, finish = start.strftime("%H:%M"), end.strftime("%H:%M")
+    return any(w[0] <= begin and finish <= w[1] for w in (clinic.hours or {}).get(day, []))
+
+
+def _kind(appt: Appointment):
+    from . import rule_store
+
+    if appt.enrollment is not None:
+        version = db.session.get(rule_store.ProtocolVersion,
+                                 appt.enrollment.protocol_version_id)
+        kinds = rule_store.load_version(version)[1]
+        if appt.session_kind in kinds:
+            return kinds[appt.session_kind]
+    return rule_store.known_session_kinds()[appt.session_kind]
+
+
+def _staff_still_fits(member: StaffMember, appt: Appointment) -> bool:
+    kind = _kind(appt)
+    if kind.staff and not {need.role for need in kind.staff} & set(member.roles):
+        return False
+    tz = db.session.get(Clinic, appt.clinic_id).timezone
+    shifts = [s for s in member.shifts if s.clinic_id == appt.clinic_id]
+    for allocation in appt.allocations:
+        if allocation.resource_type != "staff" or allocation.resource_id != member.id:
+            continue
+        start, end = _local(allocation.starts_at, tz), _local(allocation.ends_at, tz)
+        day = WEEKDAYS[start.weekday()]
+        if not any(s.weekday == day and s.start <= start.time() and
+                   (end.time() <= s.end) and start.date() == end.date() for s in shifts):
+            return False
+    return True
 
 
 def _refuse_if_booked(who: Principal, appointments: list[Appointment], what: str,

@@ -134,3 +134,49 @@ def test_out_of_range_input_is_4xx_never_500(api, practice, patient, method, pat
     response = api.call(method, path, body)
     assert response.status_code in (404, 422), (response.status_code, response.get_json())
     assert "error" in response.get_json()
+
+
+@pytest.fixture
+def booked_plan(api, practice, patient, enroll):
+    plan = enroll(patient["id"])
+    return api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+
+
+def _first_infusion(plan):
+    return next(a for a in plan["appointments"] if a["session_kind"] == "iv_infusion")
+
+
+def _ids(response):
+    return set(response["error"]["details"]["appointment_ids"])
+
+
+def test_closing_a_booked_day_is_refused(api, practice, booked_plan):
+    from zoneinfo import ZoneInfo
+
+    appt = _first_infusion(booked_plan)
+    day = datetime.fromisoformat(appt["start"]).astimezone(ZoneInfo("America/New_York")).date()
+    response = api.patch(f"/clinics/{practice.clinic}", {"closures": [day.isoformat()]},
+                         expect=409)
+    assert appt["id"] in _ids(response)
+    for change in ({"hours": {"sat": [["09:00", "12:00"]]}}, {"timezone": "Asia/Tokyo"}):
+        assert api.patch(f"/clinics/{practice.clinic}", change, expect=409)["error"]
+    assert api.get(f"/clinics/{practice.clinic}")["closures"] == []
+    harmless = {d: [["07:00", "19:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    api.patch(f"/clinics/{practice.clinic}", {"hours": harmless})
+
+
+def test_removing_a_room_feature_booked_sessions_need_is_refused(api, booked_plan):
+    appt = _first_infusion(booked_plan)
+    room = next(x["resource_id"] for x in appt["allocations"] if x["resource_type"] == "room")
+    response = api.patch(f"/rooms/{room}", {"features": ["recliner"]}, expect=409)
+    assert appt["id"] in _ids(response)
+    api.patch(f"/rooms/{room}", {"features": ["iv_pump", "vitals_monitor", "recliner", "tv"]})
+
+
+def test_stranding_a_booked_nurse_is_refused(api, practice, booked_plan):
+    appt = _first_infusion(booked_plan)
+    nurse = next(x["resource_id"] for x in appt["allocations"] if x["resource_type"] == "staff")
+    api.patch(f"/staff/{nurse}", {"shifts": []}, expect=409)
+    api.patch(f"/staff/{nurse}", {"roles": ["therapist"]}, expect=409)
+    assert api.get(f"/staff/{nurse}")["roles"] == ["nurse"]
+    api.patch(f"/staff/{nurse}", {"roles": ["nurse", "crna"]})
