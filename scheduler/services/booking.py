@@ -89,6 +89,8 @@ def list_appointments(who: Principal, *, page: int, page_size: int, clinic_id=No
     """Appointments overlapping ``[start, end)``; a bare date is local midnight at the clinic."""
     who.require(READ)
     query = select(Appointment).order_by(Appointment.starts_at, Appointment.id)
+    # A bare date is local midnight at "the clinic": the one asked for, else the patient's
+    # home clinic, else the key's only clinic; with none of those, UTC.
     tz = "UTC"
     if clinic_id is not None:
         clinic = _visible_clinic(who, clinic_id)
@@ -96,8 +98,15 @@ def list_appointments(who: Principal, *, page: int, page_size: int, clinic_id=No
         query = query.where(Appointment.clinic_id == clinic_id)
     elif who.scoped:
         query = query.where(Appointment.clinic_id.in_(who.clinic_ids))
+        if len(who.clinic_ids) == 1:
+            tz = db.session.get(Clinic, next(iter(who.clinic_ids))).timezone
     if patient_id is not None:
         query = query.where(Appointment.patient_id == patient_id)
+        patient = db.session.get(Patient, patient_id)
+        if clinic_id is None and patient is not None and who.sees(patient.clinic_id):
+            tz = db.session.get(Clinic, patient.clinic_id).timezone
+    if start is not None and end is not None and _instant(end, tz) <= _instant(start, tz):
+        raise Invalid.field("end", "must be after start")
     for resource_type, resource_id in (("room", room_id), ("staff", staff_id)):
         if resource_id is not None:
             query = query.where(Appointment.id.in_(
@@ -193,6 +202,7 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     version = rule_store.get_version(who, protocol_record.id)
     protocol, kinds = rule_store.load_version(version)
     _refuse_second_dose_plan(patient.id, kinds, protocol)
+    request = _with_patient_defaults(request, patient)
     horizon_end = request.start_on + timedelta(days=current_app.config["HORIZON_DAYS"])
     plan = _place(clinic, protocol, kinds, patient.id, request, horizon_end)
     hold_minutes = current_app.config["HOLD_MINUTES"]
@@ -207,6 +217,18 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     db.session.flush()
     _store_sessions(enrollment, plan.sessions, status="held")
     return enrollment
+
+
+def _with_patient_defaults(request: EnrollmentRequest, patient: Patient) -> EnrollmentRequest:
+    """The patient's stored preferences (time, staff) apply when the request names none."""
+    stored = {k: v for k, v in (patient.preferences or {}).items() if k in ("time", "staff_id")}
+    if stored.get("staff_id") is not None:
+        member = db.session.get(StaffMember, stored["staff_id"])
+        if member is None or member.is_deleted or request.clinic_id not in member.clinic_ids:
+            stored.pop("staff_id")
+    merged = {**stored, **request.preferences}
+    return request if merged == request.preferences else \
+        EnrollmentRequest(**{**request.__dict__, "preferences": merged})
 
 
 def _doses(protocol: Protocol, kinds: dict[str, SessionKind]) -> bool:
@@ -595,9 +617,10 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     protocol, kinds = rule_store.load_version(version)
     clinic = db.session.get(Clinic, enrollment.clinic_id)
     now = utcnow()
-    if (start or not_before) < now:
-        field = "start" if start else "not_before"
-        raise Invalid.field(field, "must not be in the past")
+    if start is not None and start < now:
+        raise Invalid.field("start", "must not be in the past")
+    if not_before is not None:
+        not_before = max(not_before, now)
     movable = [a for a in enrollment.appointments if a.status in ("held", "booked")]
     kept = [a for a in enrollment.appointments if a.status in ("checked_in", "completed")]
     plan_appts = _without_orphans(sorted(kept + movable, key=lambda a: a.starts_at))
@@ -656,6 +679,9 @@ def availability(who: Principal, *, clinic_id: int, session_kind: str, start, en
     window_end = _instant(end, clinic.timezone)
     if window_end <= window_start:
         raise Invalid.field("end", "must be after start")
+    window_start = max(window_start, utcnow())  # a slot in the past is no slot
+    if window_end <= window_start:
+        return []
     if window_end - window_start > timedelta(days=62):
         raise Invalid.field("end", "the window may span at most 62 days")
     practice = snapshot.practice_for(clinic, kinds, patient_id=patient_id,

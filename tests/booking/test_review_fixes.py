@@ -180,3 +180,35 @@ def test_stranding_a_booked_nurse_is_refused(api, practice, booked_plan):
     api.patch(f"/staff/{nurse}", {"roles": ["therapist"]}, expect=409)
     assert api.get(f"/staff/{nurse}")["roles"] == ["nurse"]
     api.patch(f"/staff/{nurse}", {"roles": ["nurse", "crna"]})
+
+
+def test_patient_preferences_are_the_default_soft_preferences(api, practice, enroll):
+    nurse = practice.nurses[1]
+    patient = api.post("/patients", {"name": "Pref", "clinic_id": practice.clinic,
+                                     "preferences": {"time": "11:00", "staff_id": nurse}})
+    plan = enroll(patient["id"])
+    assert plan["preferences"] == {"time": "11:00", "staff_id": nurse}
+    infusion = _first_infusion(plan)
+    from zoneinfo import ZoneInfo
+
+    assert datetime.fromisoformat(infusion["start"]).astimezone(
+        ZoneInfo("America/New_York")).strftime("%H:%M") == "11:00"
+
+
+def test_bare_dates_without_a_clinic_use_the_patients_clinic(api, practice, booked_plan):
+    appt = _first_infusion(booked_plan)
+    from zoneinfo import ZoneInfo
+
+    day = datetime.fromisoformat(appt["start"]).astimezone(ZoneInfo("America/New_York")).date()
+    found = api.get(f"/appointments?patient_id={booked_plan['patient_id']}&start={day}"
+                    f"&end={day + timedelta(days=1)}")
+    assert appt["id"] in {a["id"] for a in found}
+    api.call("GET", f"/appointments?start={day}&end={day - timedelta(days=1)}", expect=422)
+
+
+def test_availability_offers_nothing_in_the_past(api, practice):
+    today = datetime.now(UTC).date()
+    slots = api.get(f"/availability?clinic_id={practice.clinic}&session_kind=iv_infusion"
+                    f"&start={today - timedelta(days=3)}&end={today + timedelta(days=3)}")
+    now = datetime.now(UTC)
+    assert all(datetime.fromisoformat(s["start"]) >= now for s in slots["slots"])

@@ -69,8 +69,15 @@ class AppointmentOut(StrictSchema):
     sequence = fields.Integer()
     overdue_at = fields.DateTime(allow_none=True, metadata={
         "description": "set when still booked long after its end (no check-in)"})
-    allocations = fields.List(fields.Nested(AllocationOut))
+    allocations = fields.Method("_resource_allocations", metadata={
+        "description": "rooms and staff held, over which minutes (SPEC: room|staff)"})
     updated_at = fields.DateTime()
+
+    def _resource_allocations(self, appt):
+        # The patient's own allocation is how the database keeps one patient in one place;
+        # it is not a resource the calendar shows.
+        return AllocationOut(many=True).dump(
+            [a for a in appt.allocations if a.resource_type in ("room", "staff")])
 
 
 class EnrollmentOut(StrictSchema):
