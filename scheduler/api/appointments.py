@@ -36,34 +36,25 @@ def reschedule(data, appointment_id):
     return {"moved": booking.reschedule(principal(), appointment_id, **data)}
 
 
-def _action(status: str, appointment_id: int):
-    appt, warnings = booking.change_status(principal(), appointment_id, status)
-    appt.plan_warnings = warnings  # transient, for the response only
-    return appt
+# Lifecycle actions: path → the status it leads to (the state machine lives in the service).
+LIFECYCLE_ACTIONS = {"cancel": "cancelled", "check-in": "checked_in", "complete": "completed",
+                     "no-show": "no_show"}
 
 
-@blp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
-@blp.response(200, CancelledOut)
-def cancel(appointment_id):
-    return _action("cancelled", appointment_id)
+def _register_action(path: str, status: str) -> None:
+    def action(appointment_id):
+        appt, warnings = booking.change_status(principal(), appointment_id, status)
+        appt.plan_warnings = warnings  # transient, for the response only
+        return appt
+
+    action.__name__ = path.replace("-", "_")
+    action.__doc__ = f"Make the appointment {status}; 409 if its status does not allow it."
+    blp.route(f"/appointments/<int:appointment_id>/{path}", methods=["POST"])(
+        blp.response(200, CancelledOut)(action))
 
 
-@blp.route("/appointments/<int:appointment_id>/check-in", methods=["POST"])
-@blp.response(200, CancelledOut)
-def check_in(appointment_id):
-    return _action("checked_in", appointment_id)
-
-
-@blp.route("/appointments/<int:appointment_id>/complete", methods=["POST"])
-@blp.response(200, CancelledOut)
-def complete(appointment_id):
-    return _action("completed", appointment_id)
-
-
-@blp.route("/appointments/<int:appointment_id>/no-show", methods=["POST"])
-@blp.response(200, CancelledOut)
-def no_show(appointment_id):
-    return _action("no_show", appointment_id)
+for _path, _status in LIFECYCLE_ACTIONS.items():
+    _register_action(_path, _status)
 
 
 @blp.route("/availability", methods=["GET"])

@@ -89,6 +89,12 @@ class Appointment(Timestamped, db.Model):
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     enrollment = relationship("Enrollment", back_populates="appointments")
+
+    @property
+    def parent_key(self) -> str | None:
+        """The plan key of the session this one follows up (``induction#3/follow_up``)."""
+        return self.key.split("/")[0] if self.key and "/" in self.key else None
+
     follow_up_of = relationship("Appointment", remote_side=[id], lazy="raise_on_sql")
     allocations = relationship(
         "Allocation", back_populates="appointment", order_by="Allocation.id",

@@ -42,7 +42,7 @@ from . import rule_store, snapshot
 from .access import BOOK, READ, Principal
 from .lifecycle import LIVE, transition
 from .pagination import Page, paginate
-from .transaction import atomic
+from .transaction import atomic, lock_clinic_calendar
 
 log = logging.getLogger(__name__)
 
@@ -251,24 +251,12 @@ def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None
         if not any(a.starts_at > now and a.status in ("held", "booked")
                    for a in other.appointments):
             continue
-        version = db.session.get(rule_store.ProtocolVersion, other.protocol_version_id)
-        other_protocol, other_kinds = rule_store.load_version(version)
+        other_protocol, other_kinds = rule_store.enrollment_rules(other)
         if _doses(other_protocol, other_kinds):
             raise Conflict(
                 f"the patient already has a live dose plan (enrollment {other.id}); dose "
                 "spacing holds within one plan, so cancel or finish that one first",
                 details={"reason": "dose_plan_exists", "enrollment_id": other.id})
-
-
-def lock_clinic_calendar(clinic_id: int) -> None:
-    """Serialise placements into one clinic (PostgreSQL row lock; SQLite is serial anyway).
-
-    Two placements reading the same calendar would pick the same free slots and one would lose
-    at the exclusion constraint after waiting for the other; queueing them on the clinic row
-    costs less. The constraint still guards what the lock cannot see (a nurse shared with
-    another clinic), and such a loss is retried.
-    """
-    db.session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
 
 
 def engine_enrollment(protocol: Protocol, patient_id: int, start_on: date, availability: dict,
@@ -349,9 +337,9 @@ def _prove(protocol: Protocol, kinds, sessions, clinic: Clinic, *, complete: boo
 
 def _instance(session) -> SessionInstance:
     if isinstance(session, Appointment):
-        parent = session.key.split("/")[0] if session.key and "/" in session.key else None
         return SessionInstance(key=session.key, phase=session.phase, kind=session.session_kind,
-                               start=session.starts_at, end=session.ends_at, follow_up_of=parent)
+                               start=session.starts_at, end=session.ends_at,
+                               follow_up_of=session.parent_key)
     return SessionInstance(key=session.key, phase=session.phase, kind=session.kind,
                            start=session.start, end=session.end,
                            follow_up_of=session.follow_up_of)
@@ -450,17 +438,30 @@ def confirm_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
     return enrollment
 
 
-def _prove_enrollment(enrollment: Enrollment) -> None:
-    """What gets booked must still satisfy its rules (a held session may have been cancelled)."""
-    version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
-    protocol, kinds = rule_store.load_version(version)
+def plan_violations(enrollment: Enrollment, protocol: Protocol | None = None,
+                    kinds: dict[str, SessionKind] | None = None, *, complete: bool = True):
+    """Judge a stored plan (its live and completed sessions) by its own rules, or by proposed
+    ones. Returns the violations and the appointments they were judged on."""
+    if protocol is None:
+        protocol, kinds = rule_store.enrollment_rules(enrollment)
     clinic = db.session.get(Clinic, enrollment.clinic_id)
     live = [a for a in enrollment.appointments if a.status in LIVE + ("completed",)]
-    try:
-        _prove(protocol, kinds, live, clinic, complete=True, horizon_end=enrollment.horizon_end)
-    except Conflict as exc:
+    violations = evaluate(protocol, kinds, [_instance(a) for a in live],
+                          tz=ZoneInfo(clinic.timezone),
+                          clinic_certifications=frozenset(clinic.certifications or []),
+                          complete=complete,
+                          horizon_end=enrollment.horizon_end if complete else None)
+    return violations, live
+
+
+def _prove_enrollment(enrollment: Enrollment) -> None:
+    """What gets booked must still satisfy its rules (a held session may have been cancelled)."""
+    violations, _ = plan_violations(enrollment)
+    if violations:
         raise Conflict("the held plan no longer satisfies its rules (a session was cancelled "
-                       "or moved); cancel it and enroll again", details=exc.details) from None
+                       "or moved); cancel it and enroll again",
+                       details={"reason": "rule_violation",
+                                "violations": [v.message for v in violations]})
 
 
 def cancel_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
@@ -554,18 +555,14 @@ def _follow_ups_of(appt: Appointment) -> list[Appointment]:
 
 def _plan_warnings(cancelled: Appointment) -> list[dict]:
     """What the rest of the plan breaks once this session is gone (the desk must move it)."""
-    enrollment = cancelled.enrollment
-    if enrollment is None:
+    if cancelled.enrollment is None:
         return []
-    version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
-    protocol, kinds = rule_store.load_version(version)
-    live = [a for a in enrollment.appointments if a.status in LIVE + ("completed",)]
-    clinic = db.session.get(Clinic, enrollment.clinic_id)
-    violations = evaluate(protocol, kinds, [_instance(a) for a in live],
-                          tz=ZoneInfo(clinic.timezone),
-                          clinic_certifications=frozenset(clinic.certifications or []),
-                          complete=True, horizon_end=enrollment.horizon_end)
-    ids = {a.key: a.id for a in live}
+    violations, live = plan_violations(cancelled.enrollment)
+    return violation_report(violations, live)
+
+
+def violation_report(violations, appointments) -> list[dict]:
+    ids = {a.key: a.id for a in appointments}
     return [{"rule": v.rule, "message": v.message,
              "appointment_ids": [ids[k] for k in v.sessions if k in ids]} for v in violations]
 
@@ -594,7 +591,7 @@ def _without_orphans(appts: list[Appointment]) -> list[Appointment]:
     """Follow-ups whose dose is no longer in the plan stand alone: they keep their slot (and
     block it) but no longer take part in the plan's rules."""
     keys = {a.key for a in appts}
-    return [a for a in appts if "/" not in (a.key or "") or a.key.split("/")[0] in keys]
+    return [a for a in appts if a.parent_key is None or a.parent_key in keys]
 
 
 def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
@@ -613,8 +610,7 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
         raise Conflict("this appointment is not part of a plan")
     lock_clinic_calendar(enrollment.clinic_id)
     release_expired_holds(utcnow())
-    version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
-    protocol, kinds = rule_store.load_version(version)
+    protocol, kinds = rule_store.enrollment_rules(enrollment)
     clinic = db.session.get(Clinic, enrollment.clinic_id)
     now = utcnow()
     if start is not None and start < now:
@@ -728,8 +724,7 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
     target = today + timedelta(days=horizon_days)
     if enrollment.horizon_end and enrollment.horizon_end >= target:
         return False
-    version = db.session.get(rule_store.ProtocolVersion, enrollment.protocol_version_id)
-    protocol, kinds = rule_store.load_version(version)
+    protocol, kinds = rule_store.enrollment_rules(enrollment)
     if all(p.count is not None for p in protocol.phases):
         enrollment.horizon_end = target
         return False

@@ -23,7 +23,7 @@ from ..models import (
 from ..models.types import utcnow
 from .access import BOOK, CONFIGURE, READ, Principal
 from .pagination import Page, paginate
-from .transaction import atomic
+from .transaction import atomic, lock_clinic_calendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_INDEX = {d: i for i, d in enumerate(WEEKDAYS)}
@@ -63,7 +63,7 @@ def update_clinic(who: Principal, clinic_id: int, data: dict) -> Clinic:
     who.require(CONFIGURE)
     with atomic():
         clinic = get_clinic(who, clinic_id)
-        _lock_calendar(clinic_id)
+        lock_clinic_calendar(clinic_id)
         for key, value in _dated(data).items():
             setattr(clinic, key, value)
         if {"hours", "closures", "timezone"} & set(data):
@@ -139,7 +139,7 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
     who.require(CONFIGURE)
     with atomic():
         room = get_room(who, room_id)
-        _lock_calendar(room.clinic_id)
+        lock_clinic_calendar(room.clinic_id)
         if "features" in data:
             data = {**data, "features": _dedupe(data["features"])}
         if "capacity" in data and data["capacity"] < room.capacity:
@@ -147,8 +147,9 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
         for key, value in data.items():
             setattr(room, key, value)
         if "features" in data:
+            pinned: dict = {}
             missing = [a for a in _live_appointments(_uses("room", room_id), limit=None)
-                       if not set(_kind(a).room_features) <= set(room.features)]
+                       if not set(_kind(a, pinned).room_features) <= set(room.features)]
             _refuse_if_booked(who, missing, f"room {room_id}",
                               verb="remove a feature booked sessions need from")
     return room
@@ -231,7 +232,7 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
     with atomic():
         member = get_staff(who, staff_id)
         for clinic_id in sorted(member.clinic_ids):
-            _lock_calendar(clinic_id)
+            lock_clinic_calendar(clinic_id)
         data = dict(data)
         changes = set(data)
         if "shifts" in data:
@@ -255,8 +256,9 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
             setattr(member, key, value)
         if "shifts" in changes or "roles" in changes:
             db.session.flush()
+            pinned: dict = {}
             stranded = [a for a in _live_appointments(_uses("staff", staff_id), limit=None)
-                        if not _staff_still_fits(member, a)]
+                        if not _staff_still_fits(member, a, pinned)]
             _refuse_if_booked(who, stranded, f"staff member {staff_id}",
                               verb="change the shifts or roles of")
     return member
@@ -410,11 +412,6 @@ def _live_appointments(condition, limit: int | None = 5) -> list[Appointment]:
 # Booked appointments must still fit the configuration after an edit (SPEC 5.1: nothing outside
 # hours, shifts, closures); an edit that would strand them is refused with their ids.
 
-def _lock_calendar(clinic_id: int) -> None:
-    """The same row lock placements take: an edit and a placement never interleave."""
-    db.session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
-
-
 def _local(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz))
 
@@ -428,20 +425,25 @@ def _inside_opening(appt: Appointment, clinic: Clinic) -> bool:
     return any(w[0] <= begin and finish <= w[1] for w in (clinic.hours or {}).get(day, []))
 
 
-def _kind(appt: Appointment):
+def _kind(appt: Appointment, pinned: dict):
+    """The session kind an appointment was booked as (its plan's pinned version).
+
+    ``pinned`` caches parsed versions for one check: many appointments share one version, and
+    versions never change.
+    """
     from . import rule_store
 
     if appt.enrollment is not None:
-        version = db.session.get(rule_store.ProtocolVersion,
-                                 appt.enrollment.protocol_version_id)
-        kinds = rule_store.load_version(version)[1]
-        if appt.session_kind in kinds:
-            return kinds[appt.session_kind]
+        version_id = appt.enrollment.protocol_version_id
+        if version_id not in pinned:
+            pinned[version_id] = rule_store.enrollment_rules(appt.enrollment)[1]
+        if appt.session_kind in pinned[version_id]:
+            return pinned[version_id][appt.session_kind]
     return rule_store.known_session_kinds()[appt.session_kind]
 
 
-def _staff_still_fits(member: StaffMember, appt: Appointment) -> bool:
-    kind = _kind(appt)
+def _staff_still_fits(member: StaffMember, appt: Appointment, pinned: dict) -> bool:
+    kind = _kind(appt, pinned)
     if kind.staff and not {need.role for need in kind.staff} & set(member.roles):
         return False
     tz = db.session.get(Clinic, appt.clinic_id).timezone

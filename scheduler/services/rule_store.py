@@ -33,7 +33,7 @@ def _require_practice_wide(who: Principal) -> None:
         raise Forbidden("rules are practice-wide: a clinic-scoped key may not change them")
 
 
-def _invalid(exc: RuleValidationError, prefix: str = "") -> Invalid:
+def invalid_rules(exc: RuleValidationError, prefix: str = "") -> Invalid:
     fields: dict[str, list[str]] = {}
     for e in exc.errors:
         path = f"{prefix}{e.path}" if e.path else (prefix.rstrip(".") or "body")
@@ -99,7 +99,7 @@ def replace_session_kind(who: Principal, code: str, body: dict) -> SessionKindRe
             try:
                 parsed = parse_protocol(current.body, kinds)
             except RuleValidationError as exc:
-                raise _invalid(exc, prefix=f"(protocol {protocol.code}) ") from None
+                raise invalid_rules(exc, prefix=f"(protocol {protocol.code}) ") from None
             _add_version(protocol, parsed, kinds, who)
     return record
 
@@ -108,7 +108,7 @@ def _parse_kind(body) -> SessionKind:
     try:
         return parse_session_kind(body)
     except RuleValidationError as exc:
-        raise _invalid(exc) from None
+        raise invalid_rules(exc) from None
 
 
 # ---------------------------------------------------------------- protocols
@@ -137,6 +137,11 @@ def _version(protocol_id: int, version: int) -> ProtocolVersion:
     if found is None:
         raise NotFound(f"protocol {protocol_id} has no version {version}")
     return found
+
+
+def enrollment_rules(enrollment) -> tuple[Protocol, dict[str, SessionKind]]:
+    """The rules an enrollment was placed under (its pinned version)."""
+    return load_version(db.session.get(ProtocolVersion, enrollment.protocol_version_id))
 
 
 def load_version(version: ProtocolVersion) -> tuple[Protocol, dict[str, SessionKind]]:
@@ -183,7 +188,7 @@ def _parse_protocol(body, kinds) -> Protocol:
     try:
         return parse_protocol(body, kinds)
     except RuleValidationError as exc:
-        raise _invalid(exc) from None
+        raise invalid_rules(exc) from None
 
 
 def _add_version(record: ProtocolRecord, protocol: Protocol, kinds: dict[str, SessionKind],
@@ -232,7 +237,7 @@ def instantiate_template(who: Principal, template_code: str, request: dict) -> P
     try:
         protocol, template_kinds, _meta = templates.load_template(template_code, overrides)
     except RuleValidationError as exc:
-        raise _invalid(exc, prefix="overrides.") from None
+        raise invalid_rules(exc, prefix="overrides.") from None
     with atomic():
         kinds = known_session_kinds()
         for code, kind in sorted(template_kinds.items()):

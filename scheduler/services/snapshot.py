@@ -151,12 +151,11 @@ def appointment_to_placed(appt: Appointment) -> engine.PlacedSession:
     room_ids = [a.resource_id for a in appt.allocations if a.resource_type == "room"]
     staff_ids = list(dict.fromkeys(a.resource_id for a in appt.allocations
                                    if a.resource_type == "staff"))
-    parent = appt.key.split("/")[0] if appt.key and "/" in appt.key else None
     return engine.PlacedSession(
         key=appt.key, phase=appt.phase, kind=appt.session_kind, start=appt.starts_at,
         end=appt.ends_at,
         allocations=tuple(engine.Allocation(a.resource_type, a.resource_id, a.unit,
                                             a.starts_at, a.ends_at) for a in appt.allocations),
         room_id=room_ids[0] if room_ids else None, staff_ids=tuple(staff_ids),
-        follow_up_of=parent,
+        follow_up_of=appt.parent_key,
     )

@@ -17,8 +17,8 @@ def admin_url() -> str:
 def available() -> bool:
     try:
         engine = sa.create_engine(admin_url(), connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
         engine.dispose()
         return True
     except Exception:
