@@ -17,6 +17,16 @@ from tests.support import pg
 os.environ.setdefault("REGIMEN_ENV", "testing")
 
 
+def pytest_report_header(config):
+    """Say which database the suite runs on, and where PostgreSQL-only tests look."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True) if url else None
+    admin = sa.engine.make_url(pg.admin_url()).render_as_string(hide_password=True)
+    return [f"regimen: suite database {shown or 'SQLite (a temporary file)'}; "
+            f"PostgreSQL-only tests use {admin} "
+            f"({'reachable' if pg.available() else 'not reachable: they skip'})"]
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL")

@@ -56,9 +56,7 @@ def test_upgrade_on_empty_sqlite_then_keys(tmp_path):
 
 
 def test_upgrade_on_empty_postgresql():
-    pg.require()
-    url = pg.admin_url().rsplit("/", 1)[0] + "/regimen_migration_test"
-    pg.recreate_database(url)
+    url = pg.fresh_database("regimen_migration_test")
     result = _flask(["db", "upgrade"], url)
     assert result.returncode == 0, result.stderr
     _assert_models_match(url)

@@ -67,9 +67,7 @@ def test_threads_racing_through_the_app_never_double_book(app, client, admin, db
 
 def test_postgres_refuses_overlap_even_without_the_code():
     """The exclusion constraint itself: two overlapping active rows on one unit cannot exist."""
-    pg.require()
-    url = pg.admin_url().rsplit("/", 1)[0] + "/regimen_exclusion_test"
-    pg.recreate_database(url)
+    url = pg.fresh_database("regimen_exclusion_test")
     env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "development"}
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
                    env=env, check=True, capture_output=True, timeout=120)
@@ -227,9 +225,7 @@ def test_two_gunicorn_servers_on_one_sqlite_file(tmp_path):
 
 @pytest.mark.slow
 def test_two_gunicorn_servers_on_postgresql(tmp_path):
-    pg.require()
-    url = pg.admin_url().rsplit("/", 1)[0] + "/regimen_gunicorn_race"
-    pg.recreate_database(url)
+    url = pg.fresh_database("regimen_gunicorn_race")
     _check(url, _run_two_servers(url, tmp_path), tmp_path)
 
 

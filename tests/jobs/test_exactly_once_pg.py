@@ -7,7 +7,6 @@ would.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -21,10 +20,7 @@ from .test_scheduler import start_scheduler, wait_for
 
 @pytest.fixture(scope="module")
 def pg_app():
-    admin = pg.require()
-    # One database per test process: several suites may run against one server at once.
-    url = admin.rsplit("/", 1)[0] + f"/regimen_jobs_once_{os.getpid()}"
-    pg.recreate_database(url)
+    url = pg.fresh_database("regimen_jobs_once")
     from flask_migrate import upgrade
 
     from scheduler import create_app
@@ -37,7 +33,7 @@ def pg_app():
 
     with app.app_context():
         db.engine.dispose()
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(pg.admin_url(), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
     engine.dispose()

@@ -35,8 +35,17 @@ def recreate_database(url: str) -> None:
 
 
 def require() -> str:
-    """A fresh database URL on the local PostgreSQL, or skip the test saying why."""
+    """The admin URL of a reachable PostgreSQL, or skip the test saying why."""
     if not available():
-        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (set TEST_PG_ADMIN_URL); "
+        shown = sa.engine.make_url(admin_url()).render_as_string(hide_password=True)
+        pytest.skip(f"PostgreSQL not reachable at {shown} (set TEST_PG_ADMIN_URL); "
                     ".ci/run runs these tests against it")
     return admin_url()
+
+
+def fresh_database(prefix: str) -> str:
+    """A new, empty database for one test process: several suites may share one server."""
+    url = sa.engine.make_url(require()).set(database=f"{prefix}_{os.getpid()}")
+    rendered = url.render_as_string(hide_password=False)
+    recreate_database(rendered)
+    return rendered
