@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine that has only Python 3.11.
 
-    python3 dev.py demo    install, migrate, seed a demo practice, print a key, serve
+    python3 dev.py demo    install, migrate, seed a demo practice, print a key, serve on :5000
+                           (--port N, --host H to serve elsewhere; --no-serve to only seed)
     python3 dev.py test    install and run the whole test suite (extra args go to pytest)
     python3 dev.py lint    ruff
     python3 dev.py bench engine|booking|feed [args]   one benchmark (README, "Benchmarks")

@@ -121,21 +121,53 @@ def seed_demo_plans(clinics: list[Clinic]) -> int:
     return booked
 
 
+DEMO_KEY_LABEL = "demo"
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Fail before seeding, with the way out, rather than with a traceback after it."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc}. Is another demo running? "
+                f"Stop it, or pick another port: python3 dev.py demo --port {port + 1}") from None
+
+
+def issue_demo_key() -> str:
+    """One live demo key at a time: a rerun revokes the previous one instead of adding another."""
+    from .models import ApiKey
+
+    stale = db.session.scalars(select(ApiKey.id).where(
+        ApiKey.label == DEMO_KEY_LABEL, ApiKey.revoked_at.is_(None))).all()
+    for key_id in stale:
+        keys.revoke_key(key_id)
+    if stale:
+        click.echo(f"Revoked the previous demo key (#{', #'.join(map(str, stale))})")
+    _key, secret = keys.create_key("admin", label=DEMO_KEY_LABEL)
+    return secret
+
+
 @click.command("demo")
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=5000, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=5000, type=int, show_default=True, help="Port to serve on.")
 @click.option("--no-serve", is_flag=True, help="Seed and print the key, but do not serve.")
 @with_appcontext
 def demo_command(host, port, no_serve):
     """Bring the database to the current schema, seed a demo practice, print a key, serve."""
     from flask_migrate import upgrade
 
+    if not no_serve:
+        _refuse_busy_port(host, port)
     upgrade()
     clinics = seed_demo_practice()
     plans = seed_demo_plans(clinics)
     if plans:
         click.echo(f"Booked {plans} demo treatment plans from the built-in templates")
-    _key, secret = keys.create_key("admin", label="demo")
+    secret = issue_demo_key()
     base = f"http://{host}:{port}"
     click.echo(f"Demo practice: {', '.join(f'{c.name} (#{c.id}, {c.timezone})' for c in clinics)}")
     click.echo(f"API docs: {base}/api/v1/docs")

@@ -21,8 +21,7 @@ def protocol_impact(who: Principal, protocol_id: int, body: dict) -> dict:
     """
     who.require(CONFIGURE)
     record = rule_store.get_protocol(who, protocol_id)
-    if isinstance(body, dict):
-        body = {**body, "code": body.get("code", record.code)}
+    body = rule_store.editable_protocol_body(record, body)
     current_kinds = rule_store.known_session_kinds()
     try:
         proposed = parse_protocol(body, current_kinds)

@@ -77,6 +77,14 @@ def create_session_kind(who: Principal, body: dict) -> SessionKindRecord:
     return record
 
 
+# What GET adds to a session kind; a client may send it back unchanged (read, edit, PUT).
+SESSION_KIND_READ_ONLY_FIELDS = ("version", "updated_at")
+
+# What GET adds to a version's rules; a client may send it back unchanged (read, edit, PUT).
+PROTOCOL_READ_ONLY_FIELDS = ("id", "version", "current_version", "versions", "session_kinds",
+                             "created_at")
+
+
 def replace_session_kind(who: Principal, code: str, body: dict) -> SessionKindRecord:
     """Replace a kind and re-version every protocol that uses it, or change nothing.
 
@@ -86,9 +94,17 @@ def replace_session_kind(who: Principal, code: str, body: dict) -> SessionKindRe
     _require_practice_wide(who)
     if isinstance(body, dict) and body.get("code", code) != code:
         raise Invalid.field("code", f"must equal the code in the path ({code!r})")
-    kind = _parse_kind({**body, "code": code} if isinstance(body, dict) else body)
     with atomic():
         record = get_session_kind(who, code)
+        if isinstance(body, dict):
+            seen = body.get("version")
+            if seen is not None and seen != record.version:
+                raise Conflict(
+                    f"session kind {code!r} is at version {record.version}, and this edit was "
+                    f"made from version {seen}: read it again and reapply the change",
+                    details={"reason": "session_kind_changed", "version": record.version})
+            body = {k: v for k, v in body.items() if k not in SESSION_KIND_READ_ONLY_FIELDS}
+        kind = _parse_kind({**body, "code": code} if isinstance(body, dict) else body)
         record.name, record.body = kind.name, session_kind_to_dict(kind)
         record.version += 1
         kinds = known_session_kinds() | {code: kind}
@@ -169,15 +185,33 @@ def _new_protocol(protocol: Protocol, kinds: dict[str, SessionKind],
     return _add_version(record, protocol, kinds, who)
 
 
+def editable_protocol_body(record: ProtocolRecord, body):
+    """The rules of a PUT or impact body, accepting a version as GET returned it.
+
+    ``current_version`` in the body says which version the client edited: if another version
+    was made since, the edit would silently undo it, so it is refused (409).
+    """
+    if not isinstance(body, dict):
+        return body
+    if body.get("code", record.code) != record.code:
+        raise Invalid.field("code", f"a protocol keeps its code ({record.code!r})")
+    seen = body.get("current_version")
+    if seen is not None and seen != record.current_version:
+        raise Conflict(
+            f"protocol {record.id} is at version {record.current_version}, and this edit was "
+            f"made from version {seen}: read it again and reapply the change",
+            details={"reason": "protocol_changed", "current_version": record.current_version})
+    rules = {k: v for k, v in body.items() if k not in PROTOCOL_READ_ONLY_FIELDS}
+    return {**rules, "code": record.code}
+
+
 def replace_protocol(who: Principal, protocol_id: int, body: dict) -> ProtocolVersion:
     _require_practice_wide(who)
     with atomic():
         record = get_protocol(who, protocol_id)
         # Row lock (PostgreSQL): two concurrent PUTs must not both become version n+1.
         db.session.refresh(record, with_for_update=True)
-        if isinstance(body, dict) and body.get("code", record.code) != record.code:
-            raise Invalid.field("code", f"a protocol keeps its code ({record.code!r})")
-        body = {**body, "code": record.code} if isinstance(body, dict) else body
+        body = editable_protocol_body(record, body)
         kinds = known_session_kinds()
         protocol = _parse_protocol(body, kinds)
         version = _add_version(record, protocol, kinds, who)
