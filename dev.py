@@ -5,7 +5,7 @@
                            (--port N, --host H to serve elsewhere; --no-serve to only seed)
     python3 dev.py test    install and run the whole test suite (extra args go to pytest)
     python3 dev.py lint    ruff
-    python3 dev.py bench engine|booking|feed [args]   one benchmark (README, "Benchmarks")
+    python3 dev.py bench NAME [args]   benchmarks/NAME_bench.py (README, "Benchmarks")
 
 It keeps its own virtual environment in .venv and reinstalls only when requirements change.
 """
@@ -58,7 +58,8 @@ def main(argv: list[str]) -> int:
     if command == "lint":
         ensure_env("requirements-dev.txt")
         return run([str(BIN / "ruff"), "check", "."])
-    if command == "bench" and rest and rest[0] in ("engine", "booking", "feed"):
+    benches = sorted(p.name[:-len("_bench.py")] for p in (ROOT / "benchmarks").glob("*_bench.py"))
+    if command == "bench" and rest and rest[0] in benches:
         ensure_env("requirements-dev.txt")
         return run([str(PY), "-m", f"benchmarks.{rest[0]}_bench", *rest[1:]])
     print(__doc__)

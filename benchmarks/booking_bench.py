@@ -68,7 +68,8 @@ def setup_database(kind: str, workdir: Path) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/regimen_bench"
 
 
-def build_clinic(client: Client) -> tuple[int, int]:
+def build_clinic(client: Client, protocol_id: int | None = None) -> tuple[int, int]:
+    """A busy clinic's rooms and staff; the iv-depression template unless given a protocol."""
     _, clinic = client.call("POST", "/clinics", {
         "name": "Busy clinic", "timezone": "America/New_York",
         "hours": {d: [["07:00", "19:00"]] for d in WEEK}})
@@ -88,6 +89,8 @@ def build_clinic(client: Client) -> tuple[int, int]:
     for i in range(2):
         client.call("POST", "/staff", {"name": f"Therapist {i}", "roles": ["therapist"],
                                        "shifts": shifts})
+    if protocol_id is not None:
+        return cid, protocol_id
     status, protocol = client.call("POST", "/protocol-templates/iv-depression/instantiate", {})
     assert status == 201, protocol
     return cid, protocol["id"]

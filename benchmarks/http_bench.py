@@ -1,0 +1,325 @@
+"""End-to-end cost of real requests, as ratios to a bare ``/healthz`` on the same server.
+
+    python3 dev.py bench http --db sqlite [--quick]
+    python3 dev.py bench http --db postgresql [--quick]
+
+One gunicorn (2 workers, rate limits off) on a fresh database; every figure is measured in the
+same run as ``/healthz`` so the machine's speed cancels out (issue 16's goals are ratios):
+
+1. ``POST /enrollments`` into a clinic holding ~6,000 appointments (each new plan released again
+   so the calendar stays the same size): p50 and p95;
+2. a 409 that names an earliest workable date (the clinic is closed for three weeks);
+3. a busy clinic-week ``GET /appointments`` with 4 connections: requests per second;
+4. 1,000 enrollments with their confirms into 3 clinics, one client: seconds;
+5. 16 clients enrolling and confirming over 3 clinics: enroll+confirm per second, conflicts;
+6. the RSS of each worker with everything above in the database (allocation rows counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from benchmarks.booking_bench import WEEK, Client, build_clinic, percentile, setup_database
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL_AVAILABILITY = {"weekdays": list(WEEK), "earliest": "07:00", "latest": "19:00"}
+
+
+def timed(call: Callable[[], object], n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def p50(times):
+    return statistics.median(times) * 1000
+
+
+def p95(times):
+    return percentile(times, 95) * 1000
+
+
+def rate(call: Callable[[Client], None], port: int, key: str, connections: int,
+         seconds: float) -> float:
+    """Requests per second over ``connections`` keep-alive clients for about ``seconds``."""
+    done = [0]
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker():
+        client = Client(port, key)
+        count = 0
+        while time.perf_counter() < stop:
+            call(client)
+            count += 1
+        with lock:
+            done[0] += count
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done[0] / (time.perf_counter() - began)
+
+
+def healthz(client: Client) -> None:
+    client.conn.request("GET", "/healthz")
+    response = client.conn.getresponse()
+    response.read()
+    assert response.status == 200
+
+
+def enroll(client: Client, patient: int, protocol: int, clinic: int, start_on: date,
+           availability=FULL_AVAILABILITY):
+    return client.call("POST", "/enrollments", {
+        "patient_id": patient, "protocol_id": protocol, "clinic_id": clinic,
+        "start_on": start_on.isoformat(), "availability": availability})
+
+
+def fill(port: int, key: str, clinic: int, protocol: int, start_on: date, enrollments: int,
+         days: int, threads: int = 4) -> int:
+    """Book ``enrollments`` plans spread over ``days`` from ``start_on``; answer how many fit."""
+    admin = Client(port, key)
+    patients = [admin.call("POST", "/patients", {"name": f"F{i}", "clinic_id": clinic})[1]["id"]
+                for i in range(enrollments)]
+    queue = list(enumerate(patients))
+    lock = threading.Lock()
+    booked = [0]
+
+    def worker():
+        client = Client(port, key)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                i, patient = queue.pop()
+            status, plan = enroll(client, patient, protocol, clinic,
+                                  start_on + timedelta(days=i % days))
+            if status == 201:
+                client.call("POST", f"/enrollments/{plan['id']}/confirm")
+                with lock:
+                    booked[0] += 1
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return booked[0]
+
+
+def count(url: str, sql: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        value = conn.execute(sa.text(sql)).scalar_one()
+    engine.dispose()
+    return value
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    children = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True,
+                              text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines()
+                  if line.startswith("VmRSS:"))
+        sizes.append(kb / 1024)
+    return sizes
+
+
+def run(kind: str, quick: bool) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="regimen-http-bench-"))
+    url = setup_database(kind, workdir)
+    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
+           "REGIMEN_RATELIMIT_ENABLED": "0", "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1",
+           "REGIMEN_SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef"}
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    key = subprocess.run([*flask, "api-key", "create", "--role", "admin"], cwd=ROOT, env=env,
+                         check=True, capture_output=True, text=True).stdout.strip().split()[-1]
+    port = 19000 + os.getpid() % 1000
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b",
+                               f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = [f"database={kind} gunicorn workers=2 machine={platform.machine()} "
+             f"cores={os.cpu_count()} quick={quick}"]
+
+    def report(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    try:
+        for _ in range(200):
+            try:
+                Client(port, key).call("GET", "/clinics")
+                break
+            except OSError:
+                time.sleep(0.1)
+        admin = Client(port, key)
+        bare = p50(timed(lambda: healthz(admin), 300))
+        report(f"/healthz p50 {bare:.2f} ms (the unit of every ratio below)")
+
+        # 1. Enroll into a busy clinic, releasing each new plan so the calendar stays put.
+        clinic, protocol = build_clinic(admin)
+        start_on = date.today() + timedelta(days=7)
+        t0 = time.perf_counter()
+        booked = fill(port, key, clinic, protocol, start_on, 120 if quick else 640, 90)
+        appointments = count(url, f"SELECT count(*) FROM appointments WHERE clinic_id = {clinic}"
+                                  " AND status = 'booked'")
+        report(f"seeded: {booked} plans, {appointments} booked appointments in "
+               f"{time.perf_counter() - t0:.0f} s")
+        patient = admin.call("POST", "/patients", {"name": "Probe", "clinic_id": clinic})[1]["id"]
+        enroll_times = []
+        for i in range(30 if quick else 100):
+            t0 = time.perf_counter()
+            status, plan = enroll(admin, patient, protocol, clinic,
+                                  start_on + timedelta(days=i % 60))
+            enroll_times.append(time.perf_counter() - t0)
+            assert status in (201, 409), plan
+            if status == 201:
+                admin.call("POST", f"/enrollments/{plan['id']}/cancel")
+        report(f"POST /enrollments ({appointments} appointments): p50 {p50(enroll_times):.1f} ms "
+               f"= {p50(enroll_times) / bare:.0f}x, p95 {p95(enroll_times):.1f} ms = "
+               f"{p95(enroll_times) / bare:.0f}x   (goal p50 <= 15x, p95 <= 40x)")
+
+        # 2. A 409 with an earliest workable date: three weeks closed, later dates open.
+        last = count(url, f"SELECT max(starts_at) FROM appointments WHERE clinic_id = {clinic}")
+        last = date.fromisoformat(str(last)[:10])
+        closed_from = last + timedelta(days=7)
+        closures = [(closed_from + timedelta(days=d)).isoformat() for d in range(21)]
+        status, body = admin.call("PATCH", f"/clinics/{clinic}", {"closures": closures})
+        assert status == 200, body
+        refusals = []
+        for _ in range(15 if quick else 40):
+            t0 = time.perf_counter()
+            status, body = enroll(admin, patient, protocol, clinic, closed_from)
+            refusals.append(time.perf_counter() - t0)
+            assert status == 409 and body["error"]["details"].get("earliest_start_on"), body
+        report(f"409 with earliest date {body['error']['details']['earliest_start_on']}: "
+               f"p50 {p50(refusals):.1f} ms = {p50(refusals) / bare:.0f}x   (goal <= 40x)")
+
+        # 3. A busy clinic-week read with 4 connections, against /healthz with 4 connections.
+        busiest = start_on + timedelta(days=14)
+        week = (f"/appointments?clinic_id={clinic}&start={busiest}"
+                f"&end={busiest + timedelta(days=7)}&page_size=500")
+        rows = len(admin.call("GET", week)[1])
+
+        def read_week(client):
+            status, _ = client.call("GET", week)
+            assert status == 200
+
+        seconds = 3 if quick else 8
+        bare_rate = rate(healthz, port, key, 4, seconds)
+        week_rate = rate(read_week, port, key, 4, seconds)
+        report(f"GET one clinic-week ({rows} appointments), 4 connections: {week_rate:.0f} req/s "
+               f"= {100 * week_rate / bare_rate:.0f} % of /healthz ({bare_rate:.0f} req/s)   "
+               f"(goal >= 50 %)")
+
+        # 4. 1,000 enrollments with their confirms into 3 clinics, one client.
+        n = 150 if quick else 1000
+        fresh = [build_clinic(admin, protocol) for _ in range(3)]
+        people = [admin.call("POST", "/patients", {"name": f"S{i}", "clinic_id": fresh[i % 3][0]}
+                             )[1]["id"] for i in range(n)]
+        placed = 0
+        t0 = time.perf_counter()
+        for i, person in enumerate(people):
+            cid, pid = fresh[i % 3]
+            status, plan = enroll(admin, person, pid, cid,
+                                  start_on + timedelta(days=(i // 3) % 180))
+            if status == 201:
+                admin.call("POST", f"/enrollments/{plan['id']}/confirm")
+                placed += 1
+        serial = time.perf_counter() - t0
+        report(f"{n} enrollments + confirms, one client, 3 clinics: {serial:.1f} s "
+               f"({placed} placed; {1000 * serial / n:.0f} ms each = "
+               f"{1000 * serial / n / bare:.0f}x)"
+               f"   (goal: 1,000 in <= 60 s)")
+
+        # 5. 16 clients over 3 clinics.
+        m = 96 if quick else 320
+        crowd = [admin.call("POST", "/patients", {"name": f"C{i}", "clinic_id": fresh[i % 3][0]}
+                            )[1]["id"] for i in range(m)]
+        queue = list(enumerate(crowd))
+        lock = threading.Lock()
+        ok = [0]
+
+        def enroller():
+            client = Client(port, key)
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    i, person = queue.pop()
+                cid, pid = fresh[i % 3]
+                status, plan = enroll(client, person, pid, cid,
+                                      start_on + timedelta(days=200 + i % 60))
+                if status == 201:
+                    status, _ = client.call("POST", f"/enrollments/{plan['id']}/confirm")
+                    if status == 200:
+                        with lock:
+                            ok[0] += 1
+
+        t0 = time.perf_counter()
+        crowd_threads = [threading.Thread(target=enroller) for _ in range(16)]
+        for t in crowd_threads:
+            t.start()
+        for t in crowd_threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        report(f"16 clients, 3 clinics: {ok[0] / elapsed:.1f} enroll+confirm/s ({ok[0]} of {m} "
+               f"in {elapsed:.1f} s)   (goal >= 40/s on PostgreSQL)")
+
+        # 6. Worker memory with all of that in the database.
+        allocations = count(url, "SELECT count(*) FROM allocations")
+        for probe in range(20):  # touch every clinic in both workers
+            Client(port, key).call("GET", f"/appointments?clinic_id={fresh[probe % 3][0]}"
+                                          f"&start={busiest}&end={busiest + timedelta(days=7)}")
+        rss = worker_rss_mb(server.pid)
+        report(f"worker RSS with {allocations} allocation rows: "
+               f"{', '.join(f'{r:.0f} MB' for r in rss)}   (goal <= 300 MB at 100,000)")
+    finally:
+        server.terminate()
+        server.wait()
+
+    sys.path.insert(0, str(ROOT))
+    from tests.support.checker import calendar_problems
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        problems = calendar_problems(conn)
+    engine.dispose()
+    report(f"conflicts in the final calendar: {len(problems)}")
+    if problems:
+        print("\n".join(problems[:10]))
+        sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    args = parser.parse_args()
+    run(args.db, args.quick)
+
+
+if __name__ == "__main__":
+    main()
