@@ -437,13 +437,11 @@ def sweep_conflicts(allocations) -> int:
 
 
 def evaluate_all(placed) -> int:
-    from scheduler.rules.evaluator import SessionInstance, evaluate
+    from scheduler.rules.evaluator import evaluate
 
     problems = 0
     for practice, e, plan in placed:
-        sessions = [SessionInstance(s.key, s.phase, s.kind, s.start, s.end, s.follow_up_of)
-                    for s in plan.sessions]
-        problems += len(evaluate(e.protocol, practice.kinds, sessions,
+        problems += len(evaluate(e.protocol, practice.kinds, plan.sessions,
                                  tz=ZoneInfo(practice.clinic.timezone),
                                  clinic_certifications=practice.clinic.certifications,
                                  horizon_end=e.horizon))

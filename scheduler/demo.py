@@ -87,7 +87,7 @@ def seed_demo_plans(clinics: list[Clinic]) -> int:
     """Load the five built-in templates and book real plans from them in every clinic."""
     from .errors import DomainError
     from .models import Enrollment, ProtocolRecord
-    from .services import booking, rule_store
+    from .services import enrollments, rule_store
     from .services.access import SYSTEM_PRINCIPAL
 
     if db.session.scalar(select(Enrollment.id).limit(1)) is not None:
@@ -108,13 +108,13 @@ def seed_demo_plans(clinics: list[Clinic]) -> int:
             code = PLANS[i % len(PLANS)]
             if code == "esketamine-label" and "esketamine_rems" not in clinic.certifications:
                 code = "iv-depression"  # only certified clinics may give esketamine
-            request = booking.EnrollmentRequest(
+            request = enrollments.EnrollmentRequest(
                 patient_id=patient.id, protocol_id=protocols[code], clinic_id=clinic.id,
                 start_on=start_on + timedelta(days=i), preferences={},
                 availability={"weekdays": list(WEEKDAYS), "earliest": "08:00", "latest": "18:00"})
             try:
-                enrollment, _ = booking.create_enrollment(SYSTEM_PRINCIPAL, request)
-                booking.confirm_enrollment(SYSTEM_PRINCIPAL, enrollment.id)
+                enrollment, _ = enrollments.create_enrollment(SYSTEM_PRINCIPAL, request)
+                enrollments.confirm_enrollment(SYSTEM_PRINCIPAL, enrollment.id)
                 booked += 1
             except DomainError as exc:
                 click.echo(f"  {clinic.name}: {code} for {name} not placed: {exc.message}")

@@ -46,3 +46,11 @@ class Invalid(DomainError):
     @classmethod
     def field(cls, path: str, message: str, **details) -> Invalid:
         return cls(f"{path}: {message}", fields={path: [message]}, details=details)
+
+
+class InternalFault(Exception):
+    """A promise of our own broken (the engine placed a plan its evaluator rejects): a bug.
+
+    Not a ``DomainError``: the request did nothing wrong, so it is never answered as a 4xx. The
+    API answers 500 (nothing written) and the log keeps the details.
+    """

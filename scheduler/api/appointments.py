@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from ..services import booking
+from ..models.status import CANCELLED, CHECKED_IN, COMPLETED, NO_SHOW
+from ..services import appointments, lifecycle
+from ..services import availability as free_slots
+from ..services import reschedule as moves
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
     AppointmentOut,
@@ -19,31 +22,31 @@ blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle
 @blp.arguments(AppointmentQuery, location="query")
 @blp.response(200, AppointmentOut(many=True), headers=PAGINATION_HEADER_DOC)
 def list_appointments(args):
-    page = booking.list_appointments(principal(), **args)
+    page = appointments.list_appointments(principal(), **args)
     return page.items, page_headers(page)
 
 
 @blp.route("/appointments/<int:appointment_id>", methods=["GET"])
 @blp.response(200, AppointmentOut)
 def get_appointment(appointment_id):
-    return booking.get_appointment(principal(), appointment_id)
+    return appointments.get_appointment(principal(), appointment_id)
 
 
 @blp.route("/appointments/<int:appointment_id>/reschedule", methods=["POST"])
 @blp.arguments(RescheduleIn)
 @blp.response(200, MovedOut)
 def reschedule(data, appointment_id):
-    return {"moved": booking.reschedule(principal(), appointment_id, **data)}
+    return {"moved": moves.reschedule(principal(), appointment_id, **data)}
 
 
 # Lifecycle actions: path → the status it leads to (the state machine lives in the service).
-LIFECYCLE_ACTIONS = {"cancel": "cancelled", "check-in": "checked_in", "complete": "completed",
-                     "no-show": "no_show"}
+LIFECYCLE_ACTIONS = {"cancel": CANCELLED, "check-in": CHECKED_IN, "complete": COMPLETED,
+                     "no-show": NO_SHOW}
 
 
 def _register_action(path: str, status: str) -> None:
     def action(appointment_id):
-        appt, warnings = booking.change_status(principal(), appointment_id, status)
+        appt, warnings = lifecycle.change_status(principal(), appointment_id, status)
         appt.plan_warnings = warnings  # transient, for the response only
         return appt
 
@@ -61,6 +64,6 @@ for _path, _status in LIFECYCLE_ACTIONS.items():
 @blp.arguments(AvailabilityQuery, location="query")
 @blp.response(200, SlotsOut)
 def availability(args):
-    slots = booking.availability(principal(), **args)
+    slots = free_slots.availability(principal(), **args)
     return {"slots": [{"start": s.start, "end": s.end, "room_id": s.room_id,
                        "staff_ids": list(s.staff_ids)} for s in slots]}

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 
-from ..services import booking
+from ..services import enrollments
 from .common import make_blueprint, principal
 from .schemas.booking import EnrollmentIn, EnrollmentOut
 
@@ -26,25 +26,33 @@ def create_enrollment(data):
         from ..errors import Invalid
 
         raise Invalid.field("Idempotency-Key", "must be 1-200 characters")
-    enrollment, replayed = booking.create_enrollment(
-        principal(), booking.EnrollmentRequest(**data), idempotency_key=key,
-        request_hash=booking.request_fingerprint(data) if key else None)
-    return enrollment, 201, ({"Idempotent-Replayed": "true"} if replayed else {})
+    result, replayed = enrollments.create_enrollment(
+        principal(), enrollments.EnrollmentRequest(**data), idempotency_key=key,
+        request_hash=enrollments.request_fingerprint(data) if key else None,
+        render=EnrollmentOut().dump)
+    if not replayed:
+        return result, 201
+    # A retry gets the first answer exactly as it was given, not the plan as it is now.
+    body = result if isinstance(result, dict) else EnrollmentOut().dump(result)
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @blp.route("/enrollments/<int:enrollment_id>", methods=["GET"])
 @blp.response(200, EnrollmentOut)
 def get_enrollment(enrollment_id):
-    return booking.get_enrollment(principal(), enrollment_id)
+    return enrollments.get_enrollment(principal(), enrollment_id)
 
 
 @blp.route("/enrollments/<int:enrollment_id>/confirm", methods=["POST"])
 @blp.response(200, EnrollmentOut)
 def confirm_enrollment(enrollment_id):
-    return booking.confirm_enrollment(principal(), enrollment_id)
+    return enrollments.confirm_enrollment(principal(), enrollment_id)
 
 
 @blp.route("/enrollments/<int:enrollment_id>/cancel", methods=["POST"])
 @blp.response(200, EnrollmentOut)
 def cancel_enrollment(enrollment_id):
-    return booking.cancel_enrollment(principal(), enrollment_id)
+    return enrollments.cancel_enrollment(principal(), enrollment_id)

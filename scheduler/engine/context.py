@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from scheduler.rules.model import Protocol, Route, SessionKind
 
@@ -105,7 +105,8 @@ class Context:
                  options: SearchOptions = SearchOptions(),
                  bookings: BookingIndex | None = None,
                  exclude: Iterable[Allocation] = (),
-                 memo: Memo | None = None) -> None:
+                 memo: Memo | None = None,
+                 not_before: datetime | None = None) -> None:
         self.practice = practice
         self.clinic = practice.clinic
         self.protocol = protocol
@@ -113,6 +114,8 @@ class Context:
         self.routes: dict[str, Route] = dict(practice.routes)
         self.patient_id = patient_id
         self.start_on = start_on
+        self.not_before = to_seconds(not_before) if not_before is not None else None
+        """No new start before this instant (seconds): the moment of the request."""
         self.horizon = horizon
         """Last local date (inclusive) for ``until_days`` sessions."""
         self.availability = availability

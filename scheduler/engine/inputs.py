@@ -198,6 +198,13 @@ class Enrollment:
     horizon_end: date | None = None
     """Exclusive end of the rolling horizon: ``until_days`` phases get sessions on local dates
     before it (default start_on + 90 days), as ``evaluate(horizon_end=...)`` expects."""
+    not_before: datetime | None = None
+    """The moment of the request: no session placed or moved starts earlier (a plan starting
+    today starts after now). Sessions kept as they are may lie before it."""
+
+    def __post_init__(self) -> None:
+        if self.not_before is not None:
+            _check_aware(self.not_before, "enrollment.not_before")
 
     @property
     def horizon(self) -> date:

@@ -124,7 +124,7 @@ def make_context(practice: Practice, enrollment: Enrollment, options: SearchOpti
                    horizon=enrollment.horizon - timedelta(days=1),
                    availability=enrollment.availability, preferences=enrollment.preferences,
                    patient_busy=enrollment.patient_busy, options=options, bookings=bookings,
-                   exclude=exclude, memo=memo)
+                   exclude=exclude, memo=memo, not_before=enrollment.not_before)
 
 
 def place_plan(practice: Practice, enrollment: Enrollment,
@@ -290,8 +290,8 @@ def to_session(ctx: Context, placed: list[Placed], p: Placed) -> PlacedSession:
     allocations = tuple(Allocation(rtype, rid, unit, to_datetime(s), to_datetime(e))
                         for rtype, rid, unit, s, e in p.allocations)
     return PlacedSession(step.key, step.phase.name, step.kind.code, to_datetime(p.start),
-                         to_datetime(p.end), allocations, p.assignment.room_id,
-                         p.assignment.staff_ids, parent)
+                         to_datetime(p.end), follow_up_of=parent, allocations=allocations,
+                         room_id=p.assignment.room_id, staff_ids=p.assignment.staff_ids)
 
 
 def from_session(ctx: Context, step: Step, session: PlacedSession) -> Placed:

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from .inputs import Allocation, ResourceId
+from scheduler.rules.session import PlacedSession
 
-
-@dataclass(frozen=True)
-class PlacedSession:
-    key: str
-    """'consult#1', 'induction#3', follow-ups 'induction#3/follow_up'."""
-    phase: str
-    kind: str
-    start: datetime
-    end: datetime
-    allocations: tuple[Allocation, ...]
-    room_id: ResourceId | None = None
-    staff_ids: tuple[ResourceId, ...] = ()
-    """One person per staff need of the kind, in the kind's order."""
-    follow_up_of: str | None = None
+from .inputs import Allocation
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Sessions before the moved one (in plan order) stay exactly as they are. The move
 to the exact start asked for, or to the earliest workable start at or after ``not_before``.
 Every later session keeps its time and resources if all rules and its resources still hold;
 otherwise it is re-placed as close as possible to its old start, with the same backtracking as
-a new plan. The plan's own allocations (if the bookings passed in contain them) never block it.
+a new plan. The plan's own allocations (if the bookings passed in contain them) never block it,
+and neither do the old slots of its later sessions: a moved session may take the time a later one
+leaves (the later one then keeps its slot only if it still fits).
 Sessions of ``until_days`` phases stay within the phase's span (from its first session, as
 moved) and the enrollment's horizon (or the latest such session already booked, if later).
 """
@@ -67,9 +69,6 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
             step.keep = (begin, old)
             step.near = begin
         steps.append(step)
-    spans = [(to_seconds(s.start), to_seconds(s.end)) for s in plan.sessions]
-    for i in range(moved, len(steps)):
-        steps[i].avoid = tuple(spans[i + 1:])
     target = steps[moved]
     if start is not None:
         target.exact = to_seconds(start)

@@ -186,15 +186,6 @@ class StepSearch:
         if not starts:
             return
         tried: set[int] = set()
-        avoid = self.step.avoid
-        if avoid:
-            duration = self.step.spec.duration
-            clean = [t for t in starts
-                     if not any(s < t + duration and t < e for s, e in avoid)]
-            if clean and len(clean) < len(starts):
-                yield from self._day_pass(clean, info, preferred, tried)
-                if self._skip_day == info.date:
-                    return
         yield from self._day_pass(starts, info, preferred, tried)
 
     def _day_pass(self, starts: list[int], info: LocalDay, preferred: int | None,

@@ -111,9 +111,10 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
     if not placed and step.phase_index == 0 and step.prefer is None and hi is None:
         hi = ctx.start_on + _days(ctx.options.start_within_days)
         rules.append("start_within_days")
-    if step.not_before is not None:
-        t_lo = step.not_before if t_lo is None else max(t_lo, step.not_before)
-        lo = max(lo, ctx.clock.local_date(step.not_before))
+    for bound in (step.not_before, ctx.not_before):
+        if bound is not None:
+            t_lo = bound if t_lo is None else max(t_lo, bound)
+            lo = max(lo, ctx.clock.local_date(bound))
     if step.exact is not None:
         lo = max(lo, ctx.clock.local_date(step.exact))
     if hi is None:

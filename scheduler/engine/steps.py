@@ -36,8 +36,6 @@ class Step:
     """Reschedule: stay as close as possible to this old start."""
     exact: int | None = None
     not_before: int | None = None
-    avoid: tuple[tuple[int, int], ...] = ()
-    """Reschedule: old slots of later sessions; landing elsewhere spares them a move."""
     prefer: Assignment | None = None
     """Reschedule: the session's old resources, favoured wherever it lands."""
 

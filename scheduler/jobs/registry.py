@@ -23,24 +23,24 @@ class JobSpec:
         return timedelta(seconds=config[self.interval_key])
 
 
-# The booking service is imported at call time: it is the job, this module only schedules it.
+# The services are imported at call time: they are the jobs, this module only schedules them.
 
 def _expire_holds(app: Flask, now: datetime) -> int:
-    from ..services import booking
+    from ..services import holds
 
-    return booking.expire_holds(now)
+    return holds.expire_holds(now)
 
 
 def _extend_horizons(app: Flask, now: datetime) -> int:
-    from ..services import booking
+    from ..services import horizon
 
-    return booking.extend_horizons(now)
+    return horizon.extend_horizons(now)
 
 
 def _flag_overdue(app: Flask, now: datetime) -> int:
-    from ..services import booking
+    from ..services import lifecycle
 
-    return booking.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
+    return lifecycle.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
 
 
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (

@@ -2,13 +2,7 @@
 
 from .api_key import ROLES, ApiKey, api_key_clinics
 from .audit import AuditEntry
-from .booking import (
-    APPOINTMENT_STATUSES,
-    OCCUPYING_STATUSES,
-    Allocation,
-    Appointment,
-    Enrollment,
-)
+from .booking import Allocation, Appointment, Enrollment
 from .clinic import Clinic
 from .feed import FEED_PRIVACY, FEED_SCOPES, Feed
 from .idempotency import IdempotencyRecord
@@ -19,7 +13,7 @@ from .room import Room
 from .staff import Shift, StaffMember, TimeOff
 
 __all__ = [
-    "APPOINTMENT_STATUSES", "OCCUPYING_STATUSES", "ROLES", "Allocation", "ApiKey",
+    "ROLES", "Allocation", "ApiKey",
     "Appointment", "AuditEntry", "Clinic", "Enrollment", "IdempotencyRecord", "Patient",
     "ProtocolRecord",
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",

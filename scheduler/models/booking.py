@@ -19,12 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .mixins import Timestamped
+from .status import APPOINTMENT_STATUSES, ENROLLMENT_STATUSES, HELD
 from .types import JSONDoc, UTCDateTime
 
-APPOINTMENT_STATUSES = ("held", "booked", "checked_in", "completed", "cancelled", "no_show")
-# Statuses whose allocations still occupy resources.
-OCCUPYING_STATUSES = ("held", "booked", "checked_in", "completed")
-ENROLLMENT_STATUSES = ("held", "booked", "cancelled", "expired")
 RESOURCE_TYPES = ("room", "staff", "patient")
 
 
@@ -48,7 +45,7 @@ class Enrollment(Timestamped, db.Model):
     start_on: Mapped[date] = mapped_column(Date)
     availability: Mapped[dict] = mapped_column(JSONDoc, default=dict)
     preferences: Mapped[dict] = mapped_column(JSONDoc, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="held")
+    status: Mapped[str] = mapped_column(String(20), default=HELD)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Open-ended phases are placed up to here; the horizon job moves it forward.
     horizon_end: Mapped[date | None] = mapped_column(Date)
@@ -82,7 +79,7 @@ class Appointment(Timestamped, db.Model):
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default="held")
+    status: Mapped[str] = mapped_column(String(20), default=HELD)
     # Bumped on every change a calendar subscriber should see (iCal SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0)
     # Set by the overdue job: still booked long after its end, nobody checked the patient in.

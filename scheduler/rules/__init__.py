@@ -3,7 +3,7 @@
 Pure Python (no Flask, no database): the engine, the services and the API all build on it.
 """
 
-from .evaluator import RULES, SessionInstance, Violation, evaluate
+from .evaluator import RULES, Violation, evaluate
 from .model import (
     LOADS,
     WEEKDAYS,
@@ -18,6 +18,7 @@ from .model import (
     StaffNeed,
 )
 from .routes import ROUTES
+from .session import PlacedSession
 from .templates import (
     UnknownTemplateError,
     apply_overrides,
@@ -47,11 +48,11 @@ __all__ = [
     "FollowUp",
     "GapDays",
     "Phase",
+    "PlacedSession",
     "Protocol",
     "Route",
     "RuleValidationError",
     "Segment",
-    "SessionInstance",
     "SessionKind",
     "StaffNeed",
     "UnknownTemplateError",

@@ -15,20 +15,8 @@ from zoneinfo import ZoneInfo
 
 from .model import WEEKDAYS, Phase, Protocol, SessionKind
 from .routes import ROUTES, gives_dose
+from .session import PlacedSession
 from .wording import quantity
-
-
-@dataclass(frozen=True)
-class SessionInstance:
-    key: str
-    """The caller's id, e.g. ``induction#3`` or an appointment id as text."""
-    phase: str
-    """Phase name; a follow-up carries the phase of its parent."""
-    kind: str
-    start: datetime
-    end: datetime
-    follow_up_of: str | None = None
-    """Key of the parent session, for follow-up sessions."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +62,7 @@ RULES: dict[str, str] = {
 def evaluate(
     protocol: Protocol,
     kinds: Mapping[str, SessionKind],
-    sessions: Sequence[SessionInstance],
+    sessions: Sequence[PlacedSession],
     *,
     tz: ZoneInfo,
     clinic_certifications: frozenset[str] = frozenset(),
@@ -113,13 +101,13 @@ class _Plan:
         self,
         protocol: Protocol,
         kinds: Mapping[str, SessionKind],
-        sessions: Sequence[SessionInstance],
+        sessions: Sequence[PlacedSession],
         tz: ZoneInfo,
     ):
         self.protocol = protocol
         self.kinds = kinds
         self.tz = tz
-        self.by_key: dict[str, SessionInstance] = {}
+        self.by_key: dict[str, PlacedSession] = {}
         for s in sessions:
             if s.key in self.by_key:
                 raise ValueError(f"two sessions share the key {s.key!r}")
@@ -129,9 +117,9 @@ class _Plan:
             self.by_key[s.key] = s
         # Sorted by real instant: aware datetimes in one zone compare by wall time, not by UTC.
         self.ordered = sorted(sessions, key=lambda s: (self.utc_start(s), s.key))
-        self.parents: dict[str, list[SessionInstance]] = {p.name: [] for p in protocol.phases}
+        self.parents: dict[str, list[PlacedSession]] = {p.name: [] for p in protocol.phases}
         self.follow_ups = [s for s in self.ordered if s.follow_up_of is not None]
-        self.follow_ups_of: dict[str, list[SessionInstance]] = {}
+        self.follow_ups_of: dict[str, list[PlacedSession]] = {}
         for s in self.follow_ups:
             self.follow_ups_of.setdefault(s.follow_up_of, []).append(s)
         for s in self.ordered:
@@ -154,21 +142,21 @@ class _Plan:
             return never, never
         return min(starts), max(starts)
 
-    def label(self, s: SessionInstance) -> str:
+    def label(self, s: PlacedSession) -> str:
         return self.labels.get(s.key, s.key)
 
-    def day(self, s: SessionInstance) -> date:
+    def day(self, s: PlacedSession) -> date:
         return s.start.astimezone(self.tz).date()
 
     @staticmethod
-    def utc_start(s: SessionInstance) -> datetime:
+    def utc_start(s: PlacedSession) -> datetime:
         return s.start.astimezone(UTC)
 
     @staticmethod
-    def utc_end(s: SessionInstance) -> datetime:
+    def utc_end(s: PlacedSession) -> datetime:
         return s.end.astimezone(UTC)
 
-    def is_dose(self, s: SessionInstance) -> bool:
+    def is_dose(self, s: PlacedSession) -> bool:
         kind = self.kinds.get(s.kind)
         return kind is not None and gives_dose(kind)
 
@@ -248,7 +236,7 @@ def _session_checks(plan: _Plan, certifications: frozenset[str]) -> Iterator[Vio
 
 
 def _count(
-    phase: Phase, parents: list[SessionInstance], plan: _Plan, complete: bool
+    phase: Phase, parents: list[PlacedSession], plan: _Plan, complete: bool
 ) -> Iterator[Violation]:
     if phase.count is None:
         return
@@ -274,7 +262,7 @@ def _count(
         )
 
 
-def _gaps(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator[Violation]:
+def _gaps(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterator[Violation]:
     gap = phase.gap_days
     if gap is None:
         return
@@ -286,7 +274,7 @@ def _gaps(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator
 
 
 def _within_days(
-    phase: Phase, parents: list[SessionInstance], plan: _Plan
+    phase: Phase, parents: list[PlacedSession], plan: _Plan
 ) -> Iterator[Violation]:
     if phase.within_days is None or len(parents) < 2:
         return
@@ -307,7 +295,7 @@ def _within_days(
 
 def _until_days(
     phase: Phase,
-    parents: list[SessionInstance],
+    parents: list[PlacedSession],
     plan: _Plan,
     complete: bool,
     horizon_end: date | None,
@@ -349,8 +337,8 @@ def _until_days(
 
 
 def _crowded_weeks(
-    dated: list[tuple[date, SessionInstance]], limit: int
-) -> Iterator[list[tuple[date, SessionInstance]]]:
+    dated: list[tuple[date, PlacedSession]], limit: int
+) -> Iterator[list[tuple[date, PlacedSession]]]:
     """Each largest group of more than ``limit`` items within 7 consecutive local days."""
     previous_end = -1
     for i, (day, _) in enumerate(dated):
@@ -364,7 +352,7 @@ def _crowded_weeks(
 
 
 def _max_per_week(
-    phase: Phase, parents: list[SessionInstance], plan: _Plan
+    phase: Phase, parents: list[PlacedSession], plan: _Plan
 ) -> Iterator[Violation]:
     if phase.max_per_week is None:
         return
@@ -383,7 +371,7 @@ def _max_per_week(
         )
 
 
-def _weekdays(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator[Violation]:
+def _weekdays(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterator[Violation]:
     if phase.weekdays is None:
         return
     allowed = ", ".join(d for d in WEEKDAYS if d in phase.weekdays)
@@ -398,7 +386,7 @@ def _weekdays(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iter
             )
 
 
-def _after(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator[Violation]:
+def _after(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterator[Violation]:
     after = phase.after
     if after is None or not parents or not plan.parents.get(after.phase):
         return
@@ -415,7 +403,7 @@ def _after(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterato
 
 
 def _follow_ups(
-    phase: Phase, parents: list[SessionInstance], plan: _Plan, complete: bool
+    phase: Phase, parents: list[PlacedSession], plan: _Plan, complete: bool
 ) -> Iterator[Violation]:
     rule = phase.follow_up
     if rule is None:
@@ -480,7 +468,7 @@ def _follow_up_links(plan: _Plan) -> Iterator[Violation]:
                 )
 
 
-def _dose_instants(plan: _Plan, s: SessionInstance) -> list[datetime]:
+def _dose_instants(plan: _Plan, s: PlacedSession) -> list[datetime]:
     start = plan.utc_start(s)
     return [start + timedelta(minutes=m) for m in plan.kinds[s.kind].dose_offsets()]
 
@@ -533,7 +521,7 @@ def _route_caps(plan: _Plan) -> Iterator[Violation]:
 
 def _overlaps(plan: _Plan) -> Iterator[Violation]:
     """One patient cannot be in two sessions at once."""
-    running: list[SessionInstance] = []
+    running: list[PlacedSession] = []
     for s in plan.ordered:
         start = plan.utc_start(s)
         running = [r for r in running if plan.utc_end(r) > start]

@@ -25,11 +25,12 @@ from ..models import (
     SessionKindRecord,
     StaffMember,
 )
+from ..models.status import RELEASED
 from . import ical
 
 # Bump when the rendering changes, so clients do not keep a stale copy through a 304.
 RENDER_VERSION = 1
-GONE_STATUSES = ("cancelled", "no_show")
+GONE_STATUSES = RELEASED
 SCOPE_MODELS = {"clinic": Clinic, "room": Room, "staff": StaffMember, "patient": Patient}
 BUSY_SUMMARY = {"room": "Room booked"}
 

@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Enrollment
+from ..models.status import LIVE
 from ..models.types import utcnow
 from ..rules.validation import RuleValidationError, parse_protocol
-from . import booking, rule_store
+from . import proof, rule_store
 from .access import CONFIGURE, Principal
 
 
@@ -30,25 +31,25 @@ def protocol_impact(who: Principal, protocol_id: int, body: dict) -> dict:
     now = utcnow()
     enrollments = db.session.scalars(
         select(Enrollment).where(Enrollment.protocol_id == protocol_id,
-                                 Enrollment.status.in_(("held", "booked")))
+                                 Enrollment.status.in_(LIVE))
         .order_by(Enrollment.id))
     affected, checked = [], 0
     for enrollment in enrollments:
         if who.scoped and not who.sees(enrollment.clinic_id):
             continue
-        if not any(a.starts_at > now and a.status in ("held", "booked")
+        if not any(a.starts_at > now and a.status in LIVE
                    for a in enrollment.appointments):
             continue
         checked += 1
         kinds = {**current_kinds, **rule_store.enrollment_rules(enrollment)[1]}
-        violations, live = booking.plan_violations(enrollment, proposed, kinds, complete=False)
+        violations, live = proof.plan_violations(enrollment, proposed, kinds, complete=False)
         starts = {a.key: a.starts_at for a in live}
         future = [v for v in violations if any(starts.get(k, now) > now for k in v.sessions)]
         if future:
             affected.append({
                 "enrollment_id": enrollment.id, "patient_id": enrollment.patient_id,
                 "clinic_id": enrollment.clinic_id, "protocol_version": enrollment.protocol_version,
-                "violations": booking.violation_report(future, live),
+                "violations": proof.violation_report(future, live),
             })
     return {"protocol_id": record.id, "current_version": record.current_version,
             "proposed_valid": True, "checked_enrollments": checked, "affected": affected}

@@ -20,6 +20,7 @@ from ..models import (
     StaffMember,
     TimeOff,
 )
+from ..models.status import UPCOMING
 from ..models.types import utcnow
 from .access import BOOK, CONFIGURE, READ, Principal
 from .pagination import Page, paginate
@@ -27,7 +28,6 @@ from .transaction import atomic, lock_clinic_calendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_INDEX = {d: i for i, d in enumerate(WEEKDAYS)}
-LIVE_STATUSES = ("held", "booked", "checked_in")
 
 
 # ---------------------------------------------------------------- clinics
@@ -403,7 +403,7 @@ def _uses(resource_type: str, resource_id: int, start: datetime | None = None,
 
 def _live_appointments(condition, limit: int | None = 5) -> list[Appointment]:
     query = (select(Appointment)
-             .where(condition, Appointment.status.in_(LIVE_STATUSES),
+             .where(condition, Appointment.status.in_(UPCOMING),
                     Appointment.ends_at > utcnow())
              .order_by(Appointment.starts_at).limit(limit))
     return list(db.session.scalars(query))
@@ -480,7 +480,7 @@ def _refuse_units_in_use(resource_type: str, resource_id: int, new_units: int, f
         select(Allocation.appointment_id).join(Appointment)
         .where(Allocation.resource_type == resource_type, Allocation.resource_id == resource_id,
                Allocation.unit >= new_units, Allocation.active.is_(True),
-               Appointment.status.in_(LIVE_STATUSES), Allocation.ends_at > utcnow())
+               Appointment.status.in_(UPCOMING), Allocation.ends_at > utcnow())
         .limit(1))
     if clash is not None:
         raise Conflict(f"cannot lower {field} to {new_units}: future appointment #{clash} "

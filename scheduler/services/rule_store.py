@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from ..rules import templates
 from ..rules.model import Protocol, SessionKind
+from ..rules.stored import stored_protocol, stored_session_kind
 from ..rules.validation import (
     RuleValidationError,
     parse_protocol,
@@ -161,9 +162,10 @@ def enrollment_rules(enrollment) -> tuple[Protocol, dict[str, SessionKind]]:
 
 
 def load_version(version: ProtocolVersion) -> tuple[Protocol, dict[str, SessionKind]]:
-    """The exact rules of one stored version, as the engine and evaluator take them."""
-    kinds = {code: parse_session_kind(body) for code, body in version.session_kinds.items()}
-    return parse_protocol(version.body, kinds), kinds
+    """The exact rules of one stored version, as the engine and evaluator take them (read back
+    as written: a version validated when it was made is not judged again by today's checks)."""
+    kinds = {code: stored_session_kind(body) for code, body in version.session_kinds.items()}
+    return stored_protocol(version.body), kinds
 
 
 def create_protocol(who: Principal, body: dict) -> ProtocolVersion:

@@ -81,7 +81,7 @@ def test_horizon_job_goes_on_past_a_plan_it_cannot_extend(app, api, practice, pa
         other = api.post("/patients", {"name": name, "clinic_id": practice.clinic})
         _booked(api, enroll, other["id"], protocol="iv-depression")
     from scheduler.errors import Conflict
-    from scheduler.services import booking
+    from scheduler.services import horizon
 
     calls = []
 
@@ -91,14 +91,14 @@ def test_horizon_job_goes_on_past_a_plan_it_cannot_extend(app, api, practice, pa
             raise Conflict("cannot")
         return True
 
-    monkeypatch.setattr(booking, "_extend_one", flaky)
+    monkeypatch.setattr(horizon, "extend_one", flaky)
     from scheduler.extensions import db
     from scheduler.models import Enrollment
 
     with app.app_context():
         ids = [e.id for e in db.session.scalars(db.select(Enrollment))]
         assert len(ids) == 2
-        assert booking.extend_horizons(datetime.now(UTC)) == 1
+        assert horizon.extend_horizons(datetime.now(UTC)) == 1
     assert calls == ids
 
 

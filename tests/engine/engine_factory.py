@@ -17,7 +17,7 @@ from scheduler.engine import (
     Shift,
     StaffMember,
 )
-from scheduler.rules.evaluator import SessionInstance, evaluate
+from scheduler.rules.evaluator import PlacedSession, evaluate
 from scheduler.rules.model import (
     After,
     FollowUp,
@@ -129,9 +129,9 @@ def block(resource_type: str, resource_id, start: datetime, end: datetime, unit:
     return Allocation(resource_type, resource_id, unit, start, end)
 
 
-def instances(plan) -> list[SessionInstance]:
-    return [SessionInstance(s.key, s.phase, s.kind, s.start, s.end, s.follow_up_of)
-            for s in plan.sessions]
+def instances(plan) -> list[PlacedSession]:
+    """The engine's sessions are what the evaluator judges: no conversion."""
+    return list(plan.sessions)
 
 
 def verify(practice: Practice, enrollment: Enrollment, plan, *, complete: bool = True,

@@ -1,7 +1,7 @@
 """extend_plan: continuing open-ended phases over a moved rolling horizon, fixed sessions kept.
 
 The fixed plan is what the booking service stores; its allocations are NOT among the practice's
-bookings (as in ``booking._extend_one``), so the checks below add them back: the final calendar
+bookings (as in ``horizon.extend_one``), so the checks below add them back: the final calendar
 (bookings + fixed + new) must be conflict-free and the whole plan must satisfy the protocol up
 to the new horizon.
 """
@@ -210,10 +210,10 @@ def test_fixed_allocations_block_the_new_sessions():
         ["Mon 01 10:00", "Mon 08 10:00"]
     # a stored review (consult) on the next booster's day at its preferred time, same room
     s, e = local(NY, 2026, 6, 15, 10), local(NY, 2026, 6, 15, 10, 45)
-    review = PlacedSession("review#1", "review", "consult", s, e, (
+    review = PlacedSession("review#1", "review", "consult", s, e, allocations=(
         Allocation("room", "r", 0, s, e + timedelta(minutes=15)),
         Allocation("staff", "doc0", 0, s, e),
-        Allocation("patient", "pat1", 0, s, e)), "r", ("doc0",))
+        Allocation("patient", "pat1", 0, s, e)), room_id="r", staff_ids=("doc0",))
     fixed = Plan((review, *boosts.sessions))
     longer = replace(enrollment, protocol=_boost_protocol(),
                      horizon_end=MONDAY + timedelta(days=17))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from scheduler.rules import SessionInstance, SessionKind, parse_protocol, parse_session_kind
+from scheduler.rules import PlacedSession, SessionKind, parse_protocol, parse_session_kind
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -92,13 +92,13 @@ def session(
     minutes: int | None = None,
     tz: ZoneInfo = NEW_YORK,
     kinds: dict[str, SessionKind] = KINDS,
-) -> SessionInstance:
+) -> PlacedSession:
     """A session lasting its kind's duration (or ``minutes``), measured in real time."""
     if isinstance(start, str):
         start = local(start, tz)
     length = minutes if minutes is not None else kinds[kind].duration_minutes
     end = (start.astimezone(ZoneInfo("UTC")) + timedelta(minutes=length)).astimezone(start.tzinfo)
-    return SessionInstance(key, phase, kind, start, end, follow_up_of)
+    return PlacedSession(key, phase, kind, start, end, follow_up_of)
 
 
 def series(
@@ -107,7 +107,7 @@ def series(
     starts: list[str],
     tz: ZoneInfo = NEW_YORK,
     kinds: dict[str, SessionKind] = KINDS,
-) -> list[SessionInstance]:
+) -> list[PlacedSession]:
     """Sessions keyed ``phase#1``, ``phase#2``… at the given local start times."""
     return [
         session(f"{phase}#{n}", phase, kind, s, tz=tz, kinds=kinds)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from scheduler.rules import RULES, SessionInstance, evaluate
+from scheduler.rules import RULES, PlacedSession, evaluate
 
 from .helpers import KINDS, NEW_YORK, local, protocol, series, session
 
@@ -264,7 +264,7 @@ def test_session_kind_unknown_or_not_the_phases():
         session("a", "induction", "iv_infusion", "2026-12-01 10:00"),
         session("b", "induction", "consult", "2026-12-03 10:00"),
     ]
-    unknown = SessionInstance(
+    unknown = PlacedSession(
         "c", "induction", "laser", local("2026-12-05 10:00"), local("2026-12-05 11:00")
     )
     assert found(proto, [*plan, unknown], complete=False) == [
@@ -315,7 +315,7 @@ def test_every_violation_is_reported_earliest_first():
 def test_naive_datetimes_and_duplicate_keys_are_programming_errors():
     proto = one_phase(count=1)
     aware = session("a", "induction", "iv_infusion", "2026-12-01 10:00")
-    naive = SessionInstance("a", "induction", "iv_infusion", datetime(2026, 12, 1, 10), aware.end)
+    naive = PlacedSession("a", "induction", "iv_infusion", datetime(2026, 12, 1, 10), aware.end)
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate(proto, KINDS, [naive], tz=NEW_YORK)
     twice = session("a", "induction", "iv_infusion", "2026-12-01 10:00")

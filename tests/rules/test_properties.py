@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from scheduler.rules import WEEKDAYS, SessionInstance, evaluate, parse_protocol
+from scheduler.rules import WEEKDAYS, PlacedSession, evaluate, parse_protocol
 
 from .helpers import KINDS
 
@@ -22,7 +22,7 @@ PARENT_KINDS = ["iv_infusion", "consult", "shot"]
 @dataclass
 class Case:
     document: dict
-    plan: list[SessionInstance]
+    plan: list[PlacedSession]
     tz: ZoneInfo
 
 
@@ -34,7 +34,7 @@ def instance(key, phase, kind, start, follow_up_of=None):
     end = (start.astimezone(UTC) + timedelta(minutes=KINDS[kind].duration_minutes)).astimezone(
         start.tzinfo
     )
-    return SessionInstance(key, phase, kind, start, end, follow_up_of)
+    return PlacedSession(key, phase, kind, start, end, follow_up_of)
 
 
 def most_in_7_days(days: list[date]) -> int:
@@ -46,7 +46,7 @@ def satisfiable_cases(draw) -> Case:
     tz = draw(st.sampled_from(ZONES))
     day = draw(st.dates(date(2026, 1, 1), date(2027, 12, 31)))
     phases: list[dict] = []
-    plan: list[SessionInstance] = []
+    plan: list[PlacedSession] = []
     for index in range(draw(st.integers(1, 3))):
         name = f"p{index}"
         kind = draw(st.sampled_from(PARENT_KINDS))
@@ -114,7 +114,7 @@ def satisfiable_cases(draw) -> Case:
     return Case(document, plan, tz)
 
 
-def closest_doses_hours(plan: list[SessionInstance]) -> int:
+def closest_doses_hours(plan: list[PlacedSession]) -> int:
     starts = sorted(
         s.start.astimezone(UTC) + timedelta(minutes=KINDS[s.kind].dose_offsets()[0])
         for s in plan
@@ -138,7 +138,7 @@ def test_generated_protocols_validate_and_their_plans_evaluate_clean(case):
     assert check(case) == []
 
 
-def shift_days(s: SessionInstance, days: int, tz: ZoneInfo) -> SessionInstance:
+def shift_days(s: PlacedSession, days: int, tz: ZoneInfo) -> PlacedSession:
     """The same wall-clock time ``days`` local days later (DST-safe)."""
     start = s.start.astimezone(tz)
     moved = datetime.combine(start.date() + timedelta(days=days), start.timetz().replace(fold=0))

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from marshmallow import ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
+from ...models.status import APPOINTMENT_STATUSES
 from .common import (
     HHMM,
     WEEKDAY_CODES,
@@ -113,15 +114,12 @@ class DateOrDateTime(fields.Field):
         return check_year(parsed)
 
 
-STATUSES = ("held", "booked", "checked_in", "completed", "cancelled", "no_show")
-
-
 class AppointmentQuery(PageArgs):
     clinic_id = fields.Integer()
     patient_id = fields.Integer()
     room_id = fields.Integer()
     staff_id = fields.Integer()
-    status = DelimitedList(fields.String(validate=validate.OneOf(STATUSES)))
+    status = DelimitedList(fields.String(validate=validate.OneOf(APPOINTMENT_STATUSES)))
     start = DateOrDateTime()
     end = DateOrDateTime()
 
