@@ -201,7 +201,7 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     release_expired_holds(utcnow())
     version = rule_store.get_version(who, protocol_record.id)
     protocol, kinds = rule_store.load_version(version)
-    _refuse_second_dose_plan(patient.id, kinds, protocol)
+    _refuse_second_dose_plan(who, patient.id, kinds, protocol)
     request = _with_patient_defaults(request, patient)
     horizon_end = request.start_on + timedelta(days=current_app.config["HORIZON_DAYS"])
     plan = _place(clinic, protocol, kinds, patient.id, request, horizon_end)
@@ -239,7 +239,7 @@ def _doses(protocol: Protocol, kinds: dict[str, SessionKind]) -> bool:
     return any(kinds[c].has_dose and ROUTES[kinds[c].route].is_dose for c in codes)
 
 
-def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None:
+def _refuse_second_dose_plan(who: Principal, patient_id: int, kinds, protocol: Protocol) -> None:
     """Dose spacing (min hours between doses, the esketamine weekly cap) is a rule of one plan;
     two live dose plans for one patient would escape it, so the second is refused."""
     if not _doses(protocol, kinds):
@@ -253,6 +253,11 @@ def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None
             continue
         other_protocol, other_kinds = rule_store.enrollment_rules(other)
         if _doses(other_protocol, other_kinds):
+            if not who.sees(other.clinic_id):
+                # The wall holds in refusals too: say that there is one, not which.
+                raise Conflict("the patient already has a live dose plan at another clinic; "
+                               "dose spacing holds within one plan, so that one must end first",
+                               details={"reason": "dose_plan_exists"})
             raise Conflict(
                 f"the patient already has a live dose plan (enrollment {other.id}); dose "
                 "spacing holds within one plan, so cancel or finish that one first",
@@ -615,6 +620,10 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     now = utcnow()
     if start is not None and start < now:
         raise Invalid.field("start", "must not be in the past")
+    latest = now + timedelta(days=MAX_START_AHEAD_DAYS)
+    for field, moment in (("start", start), ("not_before", not_before)):
+        if moment is not None and moment > latest:
+            raise Invalid.field(field, f"must be within {MAX_START_AHEAD_DAYS} days from now")
     if not_before is not None:
         not_before = max(not_before, now)
     movable = [a for a in enrollment.appointments if a.status in ("held", "booked")]

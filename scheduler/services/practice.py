@@ -243,9 +243,8 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
                 "shifts")
             member.shifts = kept_foreign + new_shifts
         shared_fields = {"name", "roles", "max_concurrent_patients"} & set(data)
-        if shared_fields and who.scoped and not member.clinic_ids <= who.clinic_ids:
-            raise Forbidden(f"{', '.join(sorted(shared_fields))}: this person also works at "
-                            "clinics outside this key's scope; an unscoped key changes them")
+        if shared_fields:
+            _refuse_if_shared(who, member, ", ".join(sorted(shared_fields)))
         if "roles" in data:
             data["roles"] = _dedupe(data["roles"])
         if "max_concurrent_patients" in data and \
@@ -268,6 +267,7 @@ def delete_staff(who: Principal, staff_id: int) -> None:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
+        _refuse_if_shared(who, member, "deleting")
         _refuse_if_booked(who, _live_appointments(_uses("staff", staff_id)),
                           f"staff member {staff_id}")
         member.deleted_at = utcnow()
@@ -278,6 +278,9 @@ def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
+        # Time off holds at every clinic: whether it clashes with another clinic's bookings is
+        # not this key's to learn (nor to change).
+        _refuse_if_shared(who, member, "time off")
         entry = _build_time_off(data, "")
         clash = _live_appointments(
             _uses("staff", staff_id, entry.start, entry.end))
@@ -285,6 +288,14 @@ def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
                           verb="take time off")
         member.time_off.append(entry)
     return entry
+
+
+def _refuse_if_shared(who: Principal, member: StaffMember, what: str) -> None:
+    """What holds for the whole person (name, roles, capacity, time off, existence) is changed
+    only by a key that sees every clinic they work at; a clinic-scoped key edits its shifts."""
+    if who.scoped and not member.clinic_ids <= who.clinic_ids:
+        raise Forbidden(f"{what}: this person also works at clinics outside this key's scope; "
+                        "an unscoped key does that")
 
 
 def _build_shifts(who: Principal, shifts: list[dict]) -> list[Shift]:

@@ -128,7 +128,7 @@ def get_protocol(who: Principal, protocol_id: int) -> ProtocolRecord:
 
 def get_version(who: Principal, protocol_id: int, version: int | None = None) -> ProtocolVersion:
     record = get_protocol(who, protocol_id)
-    return _version(record.id, version or record.current_version)
+    return _version(record.id, record.current_version if version is None else version)
 
 
 def _version(protocol_id: int, version: int) -> ProtocolVersion:
