@@ -24,6 +24,9 @@ class Config:
     HOLD_MINUTES = int(os.environ.get("REGIMEN_HOLD_MINUTES", "15"))
     # How far ahead open-ended (until_days) phases are placed.
     HORIZON_DAYS = int(os.environ.get("REGIMEN_HORIZON_DAYS", "90"))
+    # Largest request body accepted (413 beyond): the biggest real document, a protocol or a
+    # clinic with years of closures, is a few KB.
+    MAX_CONTENT_LENGTH = int(os.environ.get("REGIMEN_MAX_BODY_KB", "256")) * 1024
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
     # Base URL used to build absolute feed URLs; defaults to the request's host.

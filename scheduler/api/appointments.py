@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from ..services import booking
+from ..services.access import BOOK
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
     AppointmentOut,
@@ -12,7 +13,8 @@ from .schemas.booking import (
     SlotsOut,
 )
 
-blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle, availability")
+blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle, availability",
+                     writes=BOOK)
 
 
 @blp.route("/appointments", methods=["GET"])
