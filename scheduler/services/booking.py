@@ -39,7 +39,7 @@ from ..models.types import utcnow
 from ..rules.evaluator import SessionInstance, evaluate
 from ..rules.model import Protocol, SessionKind
 from . import rule_store, snapshot
-from .access import BOOK, READ, Principal
+from .access import BOOK, READ, Principal, patient_visible
 from .lifecycle import LIVE, transition
 from .pagination import Page, paginate
 from .transaction import atomic, lock_clinic_calendar
@@ -179,7 +179,7 @@ def create_enrollment(who: Principal, request: EnrollmentRequest,
 
 def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     patient = db.session.get(Patient, request.patient_id)
-    if patient is None or not who.sees(patient.clinic_id):
+    if patient is None or not patient_visible(who, patient):
         raise Invalid.field("patient_id", f"patient {request.patient_id} does not exist")
     clinic = _visible_clinic(who, request.clinic_id, field="clinic_id")
     protocol_record = db.session.get(ProtocolRecord, request.protocol_id)
@@ -678,7 +678,7 @@ def availability(who: Principal, *, clinic_id: int, session_kind: str, start, en
         raise Invalid.field("session_kind", f"unknown session kind {session_kind!r}")
     if patient_id is not None:
         patient = db.session.get(Patient, patient_id)
-        if patient is None or not who.sees(patient.clinic_id):
+        if patient is None or not patient_visible(who, patient):
             raise Invalid.field("patient_id", f"patient {patient_id} does not exist")
     window_start = _instant(start, clinic.timezone)
     window_end = _instant(end, clinic.timezone)
