@@ -104,6 +104,14 @@ def register_error_handlers(app) -> None:
             return error_response(413, "payload_too_large",
                                   f"The request body is larger than {limit_kb} KB",
                                   {"body": [f"must be at most {limit_kb} KB"]})
+        if status == 429:
+            from .ratelimit import retry_after_seconds
+
+            wait = retry_after_seconds()
+            response = error_response(429, "too_many_requests",
+                                      f"Too many requests ({exc.description}); retry in {wait} s")
+            response[0].headers["Retry-After"] = str(wait)
+            return response
         code = (exc.name or "error").lower().replace(" ", "_")
         message = getattr(exc, "description", None) or exc.name
         response = error_response(status, code, message)
