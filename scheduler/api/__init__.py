@@ -20,6 +20,7 @@ from . import (
 )
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
+from .headers import register_security_headers
 from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
@@ -43,6 +44,7 @@ def register_api(app: Flask) -> None:
     app.before_request(authenticate)
     app.teardown_request(lambda exc: reset_actor(None))
     register_error_handlers(app)
+    register_security_headers(app)
     _serve_swagger_assets(app)
 
 
