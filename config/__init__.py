@@ -35,6 +35,9 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("REGIMEN_RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_KEY_PREFIX = os.environ.get("REGIMEN_RATELIMIT_KEY_PREFIX", "regimen")
     RATELIMIT_REQUIRE_SHARED_STORAGE = False
+    # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted: the client address
+    # (failed-authentication limits) is the one the nearest of them saw. 0: none, use the peer.
+    PROXY_HOPS = int(os.environ.get("REGIMEN_PROXY_HOPS", "0"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
     # Base URL used to build absolute feed URLs; defaults to the request's host.

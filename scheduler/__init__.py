@@ -24,6 +24,10 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.config.update(overrides)
 
     _bound_path_integers(app)
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     app.register_blueprint(health_bp)

@@ -25,10 +25,6 @@ def limited(app, database_url):
     return _limited_app(database_url)
 
 
-def _bearer(keys, role="viewer"):
-    return keys(role)
-
-
 def test_each_key_has_its_own_budget(limited, keys):
     client = limited.test_client()
     first, second = keys("viewer"), keys("viewer")
@@ -57,6 +53,18 @@ def test_failed_authentications_lock_out_the_address(limited, keys):
     assert client.get("/api/v1/clinics", headers=valid).status_code == 429
     other = {"REMOTE_ADDR": "10.9.8.7"}
     assert client.get("/api/v1/clinics", headers=valid, environ_base=other).status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(app, database_url):
+    proxied = _limited_app(database_url, PROXY_HOPS=1).test_client()
+    for i in range(3):
+        proxied.get("/api/v1/clinics", headers={"Authorization": f"Bearer bad{i}",
+                                                "X-Forwarded-For": "203.0.113.5"})
+    locked = proxied.get("/api/v1/clinics", headers={"Authorization": "Bearer bad",
+                                                     "X-Forwarded-For": "203.0.113.5"})
+    other = proxied.get("/api/v1/clinics", headers={"Authorization": "Bearer bad",
+                                                    "X-Forwarded-For": "203.0.113.6"})
+    assert (locked.status_code, other.status_code) == (429, 401)
 
 
 def test_successful_requests_do_not_count_as_failures(limited, keys):
