@@ -24,6 +24,20 @@ class Config:
     HOLD_MINUTES = int(os.environ.get("REGIMEN_HOLD_MINUTES", "15"))
     # How far ahead open-ended (until_days) phases are placed.
     HORIZON_DAYS = int(os.environ.get("REGIMEN_HORIZON_DAYS", "90"))
+    # Largest request body accepted (413 beyond): the biggest real document, a protocol or a
+    # clinic with years of closures, is a few KB.
+    MAX_CONTENT_LENGTH = int(os.environ.get("REGIMEN_MAX_BODY_KB", "256")) * 1024
+    # Rate limits (scheduler/api/ratelimit.py): per key, and failed authentications per client
+    # address; the storage must be shared by every worker and host in production.
+    RATELIMIT_ENABLED = os.environ.get("REGIMEN_RATELIMIT_ENABLED", "1") != "0"
+    RATELIMIT_PER_KEY = os.environ.get("REGIMEN_RATELIMIT_DEFAULT", "1200 per minute")
+    RATELIMIT_AUTH_FAILURES = os.environ.get("REGIMEN_RATELIMIT_AUTH_FAILURES", "30 per minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("REGIMEN_RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_KEY_PREFIX = os.environ.get("REGIMEN_RATELIMIT_KEY_PREFIX", "regimen")
+    RATELIMIT_REQUIRE_SHARED_STORAGE = False
+    # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted: the client address
+    # (failed-authentication limits) is the one the nearest of them saw. 0: none, use the peer.
+    PROXY_HOPS = int(os.environ.get("REGIMEN_PROXY_HOPS", "0"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
     # Base URL used to build absolute feed URLs; defaults to the request's host.
@@ -75,11 +89,14 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    # Off unless a test turns them on (the tests of the limits themselves do).
+    RATELIMIT_ENABLED = os.environ.get("REGIMEN_RATELIMIT_ENABLED", "0") != "0"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
 
 
 class ProductionConfig(Config):
-    pass
+    # Several workers and hosts: per-process memory:// counting would be a false limit.
+    RATELIMIT_REQUIRE_SHARED_STORAGE = True
 
 
 CONFIGS = {

@@ -23,6 +23,11 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
 
+    _bound_path_integers(app)
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     app.register_blueprint(health_bp)
@@ -30,6 +35,21 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     register_api(app)
     register_cli(app)
     return app
+
+
+def _bound_path_integers(app: Flask) -> None:
+    """``/patients/<int:id>`` with an id no 64-bit column can hold names nothing: it answers
+    404 like any missing id, never an overflow deep in the database driver."""
+    from werkzeug.routing import IntegerConverter
+
+    class Int64Converter(IntegerConverter):
+        # Not werkzeug's ``max``: a converter that refuses makes werkzeug answer 405 when the
+        # same path has rules for other methods. Ids start at 1, so 0 is never found.
+        def to_python(self, value: str) -> int:
+            number = super().to_python(value)
+            return number if number <= 2**63 - 1 else 0
+
+    app.url_map.converters["int"] = Int64Converter
 
 
 def _track_read_only_requests(app: Flask) -> None:

@@ -20,6 +20,8 @@ from . import (
 )
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
+from .headers import register_security_headers
+from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
               appointments.blp, audit.blp, feeds.blp, jobs.blp]
@@ -38,9 +40,11 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(ical.ical_bp)
     api.spec.path(rule=next(app.url_map.iter_rules("ical.feed")),
                   operations=ical.OPENAPI_OPERATIONS)
+    init_rate_limits(app)  # its hook runs before authentication: 429 costs no key lookup
     app.before_request(authenticate)
     app.teardown_request(lambda exc: reset_actor(None))
     register_error_handlers(app)
+    register_security_headers(app)
     _serve_swagger_assets(app)
 
 

@@ -4,6 +4,7 @@ from ..models.status import CANCELLED, CHECKED_IN, COMPLETED, NO_SHOW
 from ..services import appointments, lifecycle
 from ..services import availability as free_slots
 from ..services import reschedule as moves
+from ..services.access import BOOK
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
     AppointmentOut,
@@ -15,7 +16,8 @@ from .schemas.booking import (
     SlotsOut,
 )
 
-blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle, availability")
+blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle, availability",
+                     writes=BOOK)
 
 
 @blp.route("/appointments", methods=["GET"])

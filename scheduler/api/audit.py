@@ -3,10 +3,13 @@ from __future__ import annotations
 from marshmallow import fields
 
 from ..services import audit_log
+from ..services.access import ADMIN
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
+from .guard import Need
 from .schemas.common import PageArgs, StrictSchema
 
-blp = make_blueprint("audit", "Audit trail of every write (admin only)")
+blp = make_blueprint("audit", "Audit trail of every write (admin only)",
+                     reads=Need(ADMIN, practice_wide=True))
 
 
 class AuditQuery(PageArgs):

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from ..services import practice
+from ..services.access import CONFIGURE
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
+from .guard import needs
 from .schemas.common import PageArgs
 from .schemas.practice import ClinicIn, ClinicOut, ClinicPatch, RoomIn, RoomOut
 
-blp = make_blueprint("clinics", "Clinics and their rooms")
+blp = make_blueprint("clinics", "Clinics and their rooms", writes=CONFIGURE)
 
 
 @blp.route("/clinics", methods=["POST"])
+@needs(CONFIGURE, practice_wide=True)  # a clinic-scoped key could never see the clinic it made
 @blp.arguments(ClinicIn)
 @blp.response(201, ClinicOut)
 def create_clinic(data):

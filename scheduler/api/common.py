@@ -6,24 +6,41 @@ import json
 
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import RAISE
+from webargs import core
 from webargs.flaskparser import FlaskParser
 
+from ..services.access import READ
 from ..services.pagination import Page
 from .auth import principal  # noqa: F401  (re-exported for the blueprints)
 
 
 class StrictParser(FlaskParser):
-    """Unknown query parameters are errors too: ``?clinicid=3`` must not silently list all."""
+    """Unknown query parameters are errors too: ``?clinicid=3`` must not silently list all.
+    Bodies are read by ``body.read_json``, the same reader the raw-JSON endpoints use."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+    def _raw_load_json(self, req):
+        from .body import read_json
+
+        data = read_json(req)
+        return core.missing if data is None else data
 
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = StrictParser()
 
 
-def make_blueprint(name: str, description: str) -> Blueprint:
-    return Blueprint(name, name, description=description)
+def make_blueprint(name: str, description: str, *, writes=None, reads=READ) -> Blueprint:
+    """A blueprint whose endpoints need ``reads`` (GET) or ``writes`` (anything else): a
+    permission or a ``guard.Need``, checked before the body is read; ``@guard.needs`` marks
+    the exceptions."""
+    from . import guard
+
+    blp = Blueprint(name, name, description=description)
+    blp.read_permission, blp.write_permission = reads, writes
+    blp.before_request(guard.check_request)
+    return blp
 
 
 def page_headers(page: Page) -> dict:
@@ -43,12 +60,12 @@ PAGINATION_HEADER_DOC = {
 def json_body() -> dict | list:
     """The raw JSON body, for documents the rule library validates itself (one home for rules)."""
     from flask import request
-    from werkzeug.exceptions import BadRequest
 
     from ..errors import MalformedJson
+    from .body import read_json
 
-    try:
-        return request.get_json(force=True)
-    except BadRequest:
-        raise MalformedJson("Request body is not valid JSON",
-                            fields={"body": ["Invalid JSON body."]}) from None
+    data = read_json(request)
+    if data is None:
+        raise MalformedJson("Request body is missing; send a JSON document",
+                            fields={"body": ["Invalid JSON body."]})
+    return data

@@ -3,10 +3,12 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from ..services import enrollments
+from ..services.access import BOOK
 from .common import make_blueprint, principal
 from .schemas.booking import EnrollmentIn, EnrollmentOut
 
-blp = make_blueprint("enrollments", "Enroll a patient: place, hold, confirm or release a plan")
+blp = make_blueprint("enrollments", "Enroll a patient: place, hold, confirm or release a plan",
+                     writes=BOOK)
 
 IDEMPOTENCY_DOC = {"parameters": [{
     "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -43,12 +43,32 @@ def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+# An error answers the request, it does not echo it: a body with 100,000 bad items (or one huge
+# unknown key) gets the first few faults, each cut short, and a count of the rest.
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 300
+
+
+def _cut(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _bounded_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    out = {}
+    for path, messages in list(fields.items())[:MAX_ERROR_FIELDS]:
+        out[_cut(str(path), 200)] = [_cut(str(m)) for m in messages[:5]]
+    if len(fields) > MAX_ERROR_FIELDS:
+        out["…"] = [f"and {len(fields) - MAX_ERROR_FIELDS} more fields with errors"]
+    return out
+
+
 def error_response(status: int, code: str, message: str, fields=None, details=None):
-    body = {"status": status, "code": code, "message": message}
+    body = {"status": status, "code": code, "message": _cut(message, 1000)}
     if fields:
-        body["fields"] = fields
+        body["fields"] = _bounded_fields(fields)
     if details:
-        body["details"] = details
+        body["details"] = {key: value[:100] if isinstance(value, list) else value
+                           for key, value in details.items()}
     return jsonify(error=body), status
 
 
@@ -75,9 +95,23 @@ def register_error_handlers(app) -> None:
             return error_response(400, "malformed_json", "Request body is not valid JSON",
                                   {"body": ["Invalid JSON body."]})
         if fields:
-            summary = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(fields.items()))
+            bounded = _bounded_fields(fields)
+            summary = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(bounded.items()))
             return error_response(status, "validation_failed", f"Invalid request: {summary}",
                                   fields)
+        if status == 413:
+            limit_kb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // 1024
+            return error_response(413, "payload_too_large",
+                                  f"The request body is larger than {limit_kb} KB",
+                                  {"body": [f"must be at most {limit_kb} KB"]})
+        if status == 429:
+            from .ratelimit import retry_after_seconds
+
+            wait = retry_after_seconds()
+            response = error_response(429, "too_many_requests",
+                                      f"Too many requests ({exc.description}); retry in {wait} s")
+            response[0].headers["Retry-After"] = str(wait)
+            return response
         code = (exc.name or "error").lower().replace(" ", "_")
         message = getattr(exc, "description", None) or exc.name
         response = error_response(status, code, message)

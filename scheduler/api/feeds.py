@@ -7,10 +7,12 @@ from marshmallow import fields, validate
 
 from ..models import FEED_PRIVACY, FEED_SCOPES
 from ..services import feeds
+from ..services.access import BOOK
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.common import PageArgs, StrictSchema
 
-blp = make_blueprint("feeds", "iCal subscriptions for a clinic, room, staff member or patient")
+blp = make_blueprint("feeds", "iCal subscriptions for a clinic, room, staff member or patient",
+                     writes=BOOK)
 
 
 class FeedIn(StrictSchema):

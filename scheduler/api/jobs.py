@@ -7,10 +7,13 @@ from marshmallow import fields
 
 from ..jobs.status import job_status
 from ..models.types import utcnow
+from ..services.access import ADMIN
 from .common import make_blueprint, principal
+from .guard import Need
 from .schemas.common import StrictSchema
 
-blp = make_blueprint("jobs", "Background jobs: last run, outcome, next run (admin only)")
+blp = make_blueprint("jobs", "Background jobs: last run, outcome, next run (admin only)",
+                     reads=Need(ADMIN, practice_wide=True))
 
 
 class JobOut(StrictSchema):

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from ..services import practice
+from ..services.access import BOOK
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.practice import PatientIn, PatientOut, PatientPatch, PatientQuery
 
-blp = make_blueprint("patients", "Patients (each belongs to a home clinic)")
+blp = make_blueprint("patients", "Patients (each belongs to a home clinic)", writes=BOOK)
 
 
 @blp.route("/patients", methods=["POST"])

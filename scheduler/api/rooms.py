@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from ..services import practice
+from ..services.access import CONFIGURE
 from .common import make_blueprint, principal
 from .schemas.practice import RoomOut, RoomPatch
 
-blp = make_blueprint("rooms", "Rooms (created under a clinic)")
+blp = make_blueprint("rooms", "Rooms (created under a clinic)", writes=CONFIGURE)
 
 
 @blp.route("/rooms/<int:room_id>", methods=["GET"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from marshmallow import fields
 
 from ..services import impact, rule_store
+from ..services.access import CONFIGURE
 from .common import PAGINATION_HEADER_DOC, json_body, make_blueprint, page_headers, principal
+from .guard import Need, needs
 from .schemas.common import PageArgs, StrictSchema
 from .schemas.rules import (
     InstantiateDoc,
@@ -15,7 +17,9 @@ from .schemas.rules import (
     SessionKindOut,
 )
 
-blp = make_blueprint("rules", "Treatment-plan rules: session kinds, protocols, templates")
+# Rules are practice-wide: only unscoped keys change them (a dry run is any manager's).
+blp = make_blueprint("rules", "Treatment-plan rules: session kinds, protocols, templates",
+                     writes=Need(CONFIGURE, practice_wide=True))
 
 
 def _body_doc(schema):
@@ -116,6 +120,7 @@ def list_templates():
 
 
 @blp.route("/protocol-templates/<code>/instantiate", methods=["POST"])
+@needs(CONFIGURE, practice_wide=True, paths={"code": rule_store.get_template})
 @blp.arguments(InstantiateDoc)
 @blp.response(201, ProtocolOut)
 def instantiate_template(args, code):
@@ -145,6 +150,7 @@ class ImpactOut(StrictSchema):
 
 
 @blp.route("/protocols/<int:protocol_id>/impact", methods=["POST"])
+@needs(CONFIGURE)
 @blp.doc(**_body_doc(ProtocolDoc))
 @blp.response(200, ImpactOut)
 def protocol_impact(protocol_id):

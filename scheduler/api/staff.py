@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from ..services import practice
+from ..services.access import CONFIGURE
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.practice import StaffIn, StaffOut, StaffPatch, StaffQuery, TimeOffIn, TimeOffOut
 
-blp = make_blueprint("staff", "Staff members, their weekly shifts and time off")
+blp = make_blueprint("staff", "Staff members, their weekly shifts and time off",
+                     writes=CONFIGURE)
 
 
 @blp.route("/staff", methods=["POST"])

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from ..errors import Forbidden
 from ..extensions import db
 from ..models import JobRun
 from ..services.access import ADMIN, Principal
@@ -14,6 +15,9 @@ from .registry import JOBS
 
 def job_status(who: Principal, config, now: datetime) -> list[dict]:
     who.require(ADMIN)
+    if who.scoped:
+        # Jobs run across every clinic; their messages and counts are not one tenant's.
+        raise Forbidden("background jobs span every clinic; only an unscoped admin key reads them")
     runs = {run.name: run for run in db.session.scalars(select(JobRun))}
     grace = timedelta(seconds=config["JOB_MISFIRE_GRACE_SECONDS"])
     out = []

@@ -44,3 +44,44 @@ class Principal:
 
 
 SYSTEM_PRINCIPAL = Principal(role="admin")
+
+
+# ---------------------------------------------------------------- who sees a patient
+#
+# One rule, used by every endpoint that shows or names a patient (patients, enrollments,
+# appointments, availability, feeds): a key sees a patient when it sees the patient's home
+# clinic, or a clinic where the patient has ever been enrolled or booked. A clinic that treats
+# someone must know who walks in (a details feed of its calendar names them, and the same key
+# reads them); a clinic that never had them sees nothing of them.
+
+def patient_visible(who: Principal, patient) -> bool:
+    if not who.scoped or who.sees(patient.clinic_id):
+        return True
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from ..models import Patient
+
+    return db.session.scalar(select(Patient.id).where(
+        Patient.id == patient.id, visible_patients(who))) is not None
+
+
+def visible_patients(who: Principal):
+    """SQL condition on ``Patient`` for the same rule (lists, joins): None when unscoped."""
+    if not who.scoped:
+        return None
+    from sqlalchemy import exists, or_
+
+    from ..models import Appointment, Enrollment, Patient
+
+    clinics = sorted(who.clinic_ids)
+    return or_(Patient.clinic_id.in_(clinics),
+               exists().where(Enrollment.patient_id == Patient.id,
+                              Enrollment.clinic_id.in_(clinics)),
+               exists().where(Appointment.patient_id == Patient.id,
+                              Appointment.clinic_id.in_(clinics)))
+
+
+def check_patient_visible(who: Principal, patient, what: str = "patient") -> None:
+    if patient is None or not patient_visible(who, patient):
+        raise NotFound(f"{what} not found")

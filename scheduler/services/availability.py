@@ -10,7 +10,7 @@ from ..extensions import db
 from ..models import Patient
 from ..models.types import utcnow
 from . import rule_store, snapshot
-from .access import READ, Principal
+from .access import READ, Principal, patient_visible
 from .appointments import instant, visible_clinic
 
 MAX_WINDOW_DAYS = 62
@@ -25,7 +25,7 @@ def availability(who: Principal, *, clinic_id: int, session_kind: str, start, en
         raise Invalid.field("session_kind", f"unknown session kind {session_kind!r}")
     if patient_id is not None:
         patient = db.session.get(Patient, patient_id)
-        if patient is None or not who.sees(patient.clinic_id):
+        if patient is None or not patient_visible(who, patient):
             raise Invalid.field("patient_id", f"patient {patient_id} does not exist")
     window_start = instant(start, clinic.timezone)
     window_end = instant(end, clinic.timezone)

@@ -23,7 +23,7 @@ from ..models.types import utcnow
 from ..rules.model import Protocol, SessionKind
 from ..rules.routes import ROUTES
 from . import placement, rule_store, snapshot
-from .access import BOOK, READ, Principal
+from .access import BOOK, READ, Principal, patient_visible
 from .appointments import visible_clinic
 from .holds import expire
 from .lifecycle import transition
@@ -98,7 +98,7 @@ def create_enrollment(who: Principal, request: EnrollmentRequest,
 
 def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
     patient = db.session.get(Patient, request.patient_id)
-    if patient is None or not who.sees(patient.clinic_id):
+    if patient is None or not patient_visible(who, patient):
         raise Invalid.field("patient_id", f"patient {request.patient_id} does not exist")
     clinic = visible_clinic(who, request.clinic_id, field="clinic_id")
     protocol_record = db.session.get(ProtocolRecord, request.protocol_id)
@@ -118,7 +118,7 @@ def _place_and_store(who: Principal, request: EnrollmentRequest) -> Enrollment:
         raise Invalid.field("start_on", f"must be within {MAX_START_AHEAD_DAYS} days from today")
     version = rule_store.get_version(who, protocol_record.id)
     calendar = placement.open_calendar(clinic, rule_store.load_version(version))
-    _refuse_second_dose_plan(patient.id, calendar.kinds, calendar.protocol)
+    _refuse_second_dose_plan(who, patient.id, calendar.kinds, calendar.protocol)
     request = _with_patient_defaults(request, patient)
     horizon_end = request.start_on + timedelta(days=current_app.config["HORIZON_DAYS"])
     plan = _place(calendar, patient.id, request, horizon_end)
@@ -153,7 +153,7 @@ def _doses(protocol: Protocol, kinds: dict[str, SessionKind]) -> bool:
     return any(kinds[c].has_dose and ROUTES[kinds[c].route].is_dose for c in codes)
 
 
-def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None:
+def _refuse_second_dose_plan(who: Principal, patient_id: int, kinds, protocol: Protocol) -> None:
     """Dose spacing (min hours between doses, the esketamine weekly cap) is a rule of one plan;
     two live dose plans for one patient would escape it, so the second is refused."""
     if not _doses(protocol, kinds):
@@ -166,6 +166,11 @@ def _refuse_second_dose_plan(patient_id: int, kinds, protocol: Protocol) -> None
             continue
         other_protocol, other_kinds = rule_store.enrollment_rules(other)
         if _doses(other_protocol, other_kinds):
+            if not who.sees(other.clinic_id):
+                # The wall holds in refusals too: say that there is one, not which.
+                raise Conflict("the patient already has a live dose plan at another clinic; "
+                               "dose spacing holds within one plan, so that one must end first",
+                               details={"reason": "dose_plan_exists"})
             raise Conflict(
                 f"the patient already has a live dose plan (enrollment {other.id}); dose "
                 "spacing holds within one plan, so cancel or finish that one first",

@@ -132,6 +132,8 @@ def _tenant_clinic(who: Principal, scope: str, scope_id: int,
         if requested is not None:
             practice.get_clinic(who, requested)
             return requested
+        if who.scoped and not who.sees(patient.clinic_id):  # seen through a visit here
+            raise Invalid.field("clinic_id", "required: the patient's home clinic is not yours")
         return patient.clinic_id if who.scoped else None
     member = practice.get_staff(who, scope_id)
     visible = {c for c in member.clinic_ids if who.sees(c)}

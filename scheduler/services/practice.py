@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, or_, select, update
@@ -22,7 +22,14 @@ from ..models import (
 )
 from ..models.status import UPCOMING
 from ..models.types import utcnow
-from .access import BOOK, CONFIGURE, READ, Principal
+from .access import (
+    BOOK,
+    CONFIGURE,
+    READ,
+    Principal,
+    check_patient_visible,
+    visible_patients,
+)
 from .pagination import Page, paginate
 from .transaction import atomic, lock_clinic_calendar
 
@@ -238,14 +245,11 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
         if "shifts" in data:
             new_shifts = _build_shifts(who, data.pop("shifts"))
             kept_foreign = [s for s in member.shifts if not who.sees(s.clinic_id)]
-            _check_shift_overlaps(
-                [(s.weekday, s.start, s.end, s.clinic_id) for s in kept_foreign + new_shifts],
-                "shifts")
+            _check_shift_overlaps(new_shifts, "shifts", hidden=kept_foreign)
             member.shifts = kept_foreign + new_shifts
         shared_fields = {"name", "roles", "max_concurrent_patients"} & set(data)
-        if shared_fields and who.scoped and not member.clinic_ids <= who.clinic_ids:
-            raise Forbidden(f"{', '.join(sorted(shared_fields))}: this person also works at "
-                            "clinics outside this key's scope; an unscoped key changes them")
+        if shared_fields:
+            _refuse_if_shared(who, member, ", ".join(sorted(shared_fields)))
         if "roles" in data:
             data["roles"] = _dedupe(data["roles"])
         if "max_concurrent_patients" in data and \
@@ -268,6 +272,7 @@ def delete_staff(who: Principal, staff_id: int) -> None:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
+        _refuse_if_shared(who, member, "deleting")
         _refuse_if_booked(who, _live_appointments(_uses("staff", staff_id)),
                           f"staff member {staff_id}")
         member.deleted_at = utcnow()
@@ -278,6 +283,9 @@ def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
     who.require(CONFIGURE)
     with atomic():
         member = get_staff(who, staff_id)
+        # Time off holds at every clinic: whether it clashes with another clinic's bookings is
+        # not this key's to learn (nor to change).
+        _refuse_if_shared(who, member, "time off")
         entry = _build_time_off(data, "")
         clash = _live_appointments(
             _uses("staff", staff_id, entry.start, entry.end))
@@ -285,6 +293,14 @@ def add_time_off(who: Principal, staff_id: int, data: dict) -> TimeOff:
                           verb="take time off")
         member.time_off.append(entry)
     return entry
+
+
+def _refuse_if_shared(who: Principal, member: StaffMember, what: str) -> None:
+    """What holds for the whole person (name, roles, capacity, time off, existence) is changed
+    only by a key that sees every clinic they work at; a clinic-scoped key edits its shifts."""
+    if who.scoped and not member.clinic_ids <= who.clinic_ids:
+        raise Forbidden(f"{what}: this person also works at clinics outside this key's scope; "
+                        "an unscoped key does that")
 
 
 def _build_shifts(who: Principal, shifts: list[dict]) -> list[Shift]:
@@ -298,20 +314,50 @@ def _build_shifts(who: Principal, shifts: list[dict]) -> list[Shift]:
         built.append(Shift(clinic_id=s["clinic_id"], weekday=s["weekday"],
                            weekday_index=WEEKDAY_INDEX[s["weekday"]],
                            start=s["start"], end=s["end"]))
-    _check_shift_overlaps([(s.weekday, s.start, s.end, s.clinic_id) for s in built], "shifts")
+    _check_shift_overlaps(built, "shifts")
     return built
 
 
-def _check_shift_overlaps(shifts, path: str) -> None:
-    """One person cannot work two overlapping shifts, even at two clinics."""
-    ordered = sorted(enumerate(shifts), key=lambda x: (x[1][0], x[1][1]))
-    latest: dict[str, tuple[int, object]] = {}  # weekday -> (index, end) of the latest-ending
-    for j, (weekday, start, end, _clinic) in ordered:
-        if weekday in latest and start < latest[weekday][1]:
-            raise Invalid.field(f"{path}[{j}]",
-                                f"overlaps shift {latest[weekday][0]} on {weekday}")
-        if weekday not in latest or end > latest[weekday][1]:
-            latest[weekday] = (j, end)
+# Shifts are weekly wall-clock times in their clinic's zone; two clinics in different zones (or
+# changing clock on different days) overlap as instants, not as digits. A year of weeks covers
+# every combination of their offsets.
+SHIFT_CHECK_WEEKS = 53
+
+
+def _check_shift_overlaps(shifts: list[Shift], path: str, hidden: list[Shift] = ()) -> None:
+    """One person cannot work two overlapping shifts, even at two clinics.
+
+    ``hidden`` are shifts at clinics the key does not see: an overlap with one is refused
+    without saying when or where it is.
+    """
+    zones = {c.id: ZoneInfo(c.timezone) for c in db.session.scalars(
+        select(Clinic).where(Clinic.id.in_({s.clinic_id for s in [*shifts, *hidden]})))}
+    today = utcnow().date()
+    monday = today - timedelta(days=today.weekday())
+    occurrences = []
+    for owner, group in (("new", shifts), ("hidden", hidden)):
+        for i, shift in enumerate(group):
+            zone = zones[shift.clinic_id]
+            for week in range(SHIFT_CHECK_WEEKS):
+                day = monday + timedelta(days=7 * week + WEEKDAY_INDEX[shift.weekday])
+                occurrences.append((datetime.combine(day, shift.start, zone).astimezone(UTC),
+                                    datetime.combine(day, shift.end, zone).astimezone(UTC),
+                                    owner, i))
+    occurrences.sort()
+    active: list[tuple] = []
+    for start, end, owner, i in occurrences:
+        active = [a for a in active if a[1] > start]
+        for _, _, other_owner, j in active:
+            if owner == other_owner == "hidden":
+                continue
+            if "hidden" in (owner, other_owner):
+                index = i if owner == "new" else j
+                raise Invalid.field(f"{path}[{index}]", "overlaps a shift this person works at "
+                                                        "another clinic")
+            first, second = sorted((i, j))
+            if first != second:
+                raise Invalid.field(f"{path}[{second}]", f"overlaps shift {first}")
+        active.append((start, end, owner, i))
 
 
 def _build_time_off(data: dict, path: str) -> TimeOff:
@@ -326,8 +372,7 @@ def _build_time_off(data: dict, path: str) -> TimeOff:
 def get_patient(who: Principal, patient_id: int) -> Patient:
     who.require(READ)
     patient = db.session.get(Patient, patient_id)
-    if patient is None or not who.sees(patient.clinic_id):
-        raise NotFound(f"patient {patient_id} not found")
+    check_patient_visible(who, patient, f"patient {patient_id}")
     return patient
 
 
@@ -336,7 +381,7 @@ def list_patients(who: Principal, page: int, page_size: int, clinic_id: int | No
     who.require(READ)
     query = select(Patient).order_by(Patient.id)
     if who.scoped:
-        query = query.where(Patient.clinic_id.in_(who.clinic_ids))
+        query = query.where(visible_patients(who))
     if clinic_id is not None:
         query = query.where(Patient.clinic_id == clinic_id)
     if external_id is not None:
@@ -358,6 +403,9 @@ def update_patient(who: Principal, patient_id: int, data: dict) -> Patient:
     who.require(BOOK)
     with atomic():
         patient = get_patient(who, patient_id)
+        if "clinic_id" in data and data["clinic_id"] != patient.clinic_id and \
+                not who.sees(patient.clinic_id):
+            raise Forbidden("clinic_id: a patient's home clinic is moved by a key that sees it")
         _check_patient_refs(who, data)
         for key, value in data.items():
             setattr(patient, key, value)

@@ -15,6 +15,7 @@ from ..models.types import utcnow
 from . import holds, placement, rule_store, snapshot
 from .access import BOOK, Principal
 from .appointments import get_appointment
+from .enrollments import MAX_START_AHEAD_DAYS
 
 
 def reschedule(who: Principal, appointment_id: int, *, start: datetime | None = None,
@@ -43,6 +44,10 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     calendar = placement.open_calendar(clinic, rule_store.enrollment_rules(enrollment))
     if start is not None and start < calendar.now:
         raise Invalid.field("start", "must not be in the past")
+    latest = calendar.now + timedelta(days=MAX_START_AHEAD_DAYS)
+    for field, moment in (("start", start), ("not_before", not_before)):
+        if moment is not None and moment > latest:
+            raise Invalid.field(field, f"must be within {MAX_START_AHEAD_DAYS} days from now")
     if not_before is not None:
         not_before = max(not_before, calendar.now)
     movable = [a for a in enrollment.appointments if a.status in LIVE]

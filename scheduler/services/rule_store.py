@@ -145,7 +145,7 @@ def get_protocol(who: Principal, protocol_id: int) -> ProtocolRecord:
 
 def get_version(who: Principal, protocol_id: int, version: int | None = None) -> ProtocolVersion:
     record = get_protocol(who, protocol_id)
-    return _version(record.id, version or record.current_version)
+    return _version(record.id, record.current_version if version is None else version)
 
 
 def _version(protocol_id: int, version: int) -> ProtocolVersion:
@@ -258,6 +258,13 @@ def list_templates(who: Principal) -> list[dict]:
     return [templates.template_document(code) for code in templates.template_codes()]
 
 
+def get_template(who: Principal, template_code: str) -> dict:
+    who.require(READ)
+    if template_code not in templates.template_codes():
+        raise NotFound(f"protocol template {template_code!r} not found")
+    return templates.template_document(template_code)
+
+
 def instantiate_template(who: Principal, template_code: str, request: dict) -> ProtocolVersion:
     """Create a protocol from a built-in template, adding the session kinds it needs.
 
@@ -266,8 +273,7 @@ def instantiate_template(who: Principal, template_code: str, request: dict) -> P
     silently changed for every protocol that uses it.
     """
     _require_practice_wide(who)
-    if template_code not in templates.template_codes():
-        raise NotFound(f"protocol template {template_code!r} not found")
+    get_template(who, template_code)
     overrides = dict(request.get("overrides") or {})
     overrides.update({key: request[key] for key in ("code", "name") if request.get(key)})
     try:

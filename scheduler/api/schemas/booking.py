@@ -13,33 +13,30 @@ from .common import (
     WEEKDAY_CODES,
     AwareDateTime,
     CalendarDate,
+    Integer,
     PageArgs,
     StrictSchema,
+    TimeWindowChecks,
     check_year,
 )
 
 
-class AvailabilityIn(StrictSchema):
+class AvailabilityIn(TimeWindowChecks, StrictSchema):
     weekdays = fields.List(fields.String(validate=validate.OneOf(WEEKDAY_CODES)),
                            validate=validate.Length(min=1))
     earliest = HHMM()
     latest = HHMM()
 
-    @validates_schema
-    def _window(self, data, **kwargs):
-        if data.get("earliest") and data.get("latest") and data["earliest"] >= data["latest"]:
-            raise ValidationError("must be after earliest", field_name="latest")
-
 
 class PreferencesIn(StrictSchema):
     time = HHMM()
-    staff_id = fields.Integer(strict=True)
+    staff_id = Integer()
 
 
 class EnrollmentIn(StrictSchema):
-    patient_id = fields.Integer(required=True, strict=True)
-    protocol_id = fields.Integer(required=True, strict=True)
-    clinic_id = fields.Integer(required=True, strict=True)
+    patient_id = Integer(required=True)
+    protocol_id = Integer(required=True)
+    clinic_id = Integer(required=True)
     start_on = CalendarDate(required=True)
     availability = fields.Nested(AvailabilityIn, load_default=dict)
     preferences = fields.Nested(PreferencesIn, load_default=dict)
@@ -115,10 +112,10 @@ class DateOrDateTime(fields.Field):
 
 
 class AppointmentQuery(PageArgs):
-    clinic_id = fields.Integer()
-    patient_id = fields.Integer()
-    room_id = fields.Integer()
-    staff_id = fields.Integer()
+    clinic_id = Integer()
+    patient_id = Integer()
+    room_id = Integer()
+    staff_id = Integer()
     status = DelimitedList(fields.String(validate=validate.OneOf(APPOINTMENT_STATUSES)))
     start = DateOrDateTime()
     end = DateOrDateTime()
@@ -150,12 +147,12 @@ class CancelledOut(AppointmentOut):
 
 
 class AvailabilityQuery(StrictSchema):
-    clinic_id = fields.Integer(required=True)
+    clinic_id = Integer(required=True)
     session_kind = fields.String(required=True)
     start = DateOrDateTime(required=True)
     end = DateOrDateTime(required=True)
-    patient_id = fields.Integer()
-    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=2000))
+    patient_id = Integer()
+    limit = Integer(load_default=200, validate=validate.Range(min=1, max=2000))
 
 
 class SlotOut(StrictSchema):

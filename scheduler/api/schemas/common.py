@@ -6,10 +6,10 @@ import re
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 class StrictSchema(Schema):
@@ -21,7 +21,7 @@ class StrictSchema(Schema):
 
 
 def parse_hhmm(value) -> time:
-    if not isinstance(value, str) or not _HHMM.match(value):
+    if not isinstance(value, str) or not _HHMM.fullmatch(value):
         raise ValidationError("must be a time as HH:MM (00:00-23:59)")
     h, m = value.split(":")
     return time(int(h), int(m))
@@ -158,15 +158,75 @@ class Slug(fields.String):
         super().__init__(**kwargs)
 
 
+# A signed 64-bit column holds every stored integer: anything wider is the field's error, not
+# the database's.
+INT64 = (-(2**63), 2**63 - 1)
+_DIGITS = re.compile(r"-?[0-9]{1,40}")
+
+
+class Integer(fields.Integer):
+    """A whole number within 64 bits. JSON must carry it as a number (``2``: not ``2.5``,
+    ``"2"`` or ``true``); a query string carries it as digits."""
+
+    default_error_messages = {"invalid": "must be a whole number",
+                              "too_large": "must be between -2^63 and 2^63-1"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strict", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not isinstance(data, dict):
+            # Query strings (webargs hands them over as a MultiDict, never a dict) are text.
+            if not _DIGITS.fullmatch(value):
+                raise self.make_error("invalid")
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        if not INT64[0] <= value <= INT64[1]:
+            raise self.make_error("too_large")
+        return value
+
+
+# Control characters (NUL, newlines, escapes) never belong in a one-line name: they break
+# calendars, logs and terminals that show it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def single_line(value: str) -> bool:
+    if _CONTROL.search(value):
+        raise ValidationError("must be one line of text without control characters")
+    return True
+
+
 def name_field(**kwargs):
-    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+    return fields.String(validate=[validate.Length(min=1, max=200), single_line], **kwargs)
+
+
+class EmailAddress(fields.Email):
+    """RFC 5321 caps an address at 254 characters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(max=254))
+        super().__init__(**kwargs)
+
+
+class TimeWindowChecks:
+    """``earliest`` must come before ``latest`` wherever a schema has both (``HH:MM``)."""
+
+    @validates_schema
+    def _earliest_before_latest(self, data, **kwargs):
+        earliest, latest = data.get("earliest"), data.get("latest")
+        if earliest is not None and latest is not None and str(earliest) >= str(latest):
+            raise ValidationError("must be after earliest", field_name="latest")
 
 
 def string_set(**kwargs):
     """A list of short codes (features, roles, certifications), de-duplicated, order kept."""
-    return fields.List(fields.String(validate=validate.Length(min=1, max=64)), **kwargs)
+    return fields.List(fields.String(validate=[validate.Length(min=1, max=64), single_line]),
+                       **kwargs)
 
 
 class PageArgs(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    page = Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = Integer(load_default=50, validate=validate.Range(min=1, max=500))

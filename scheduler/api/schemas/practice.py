@@ -9,9 +9,12 @@ from .common import (
     WEEKDAY_CODES,
     AwareDateTime,
     CalendarDate,
+    EmailAddress,
+    Integer,
     LocalTime,
     PageArgs,
     StrictSchema,
+    TimeWindowChecks,
     TimeZoneName,
     WeeklyHours,
     name_field,
@@ -49,15 +52,15 @@ class ClinicOut(StrictSchema):
 class RoomIn(StrictSchema):
     name = name_field(required=True)
     features = string_set(load_default=list)
-    capacity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
-    turnover_minutes = fields.Integer(load_default=0, validate=validate.Range(min=0, max=240))
+    capacity = Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    turnover_minutes = Integer(load_default=0, validate=validate.Range(min=0, max=240))
 
 
 class RoomPatch(StrictSchema):
     name = name_field()
     features = string_set()
-    capacity = fields.Integer(validate=validate.Range(min=1, max=100))
-    turnover_minutes = fields.Integer(validate=validate.Range(min=0, max=240))
+    capacity = Integer(validate=validate.Range(min=1, max=100))
+    turnover_minutes = Integer(validate=validate.Range(min=0, max=240))
 
 
 class RoomOut(StrictSchema):
@@ -72,7 +75,7 @@ class RoomOut(StrictSchema):
 
 
 class ShiftSchema(StrictSchema):
-    clinic_id = fields.Integer(required=True, strict=True)
+    clinic_id = Integer(required=True)
     weekday = fields.String(required=True, validate=validate.OneOf(WEEKDAY_CODES))
     start = LocalTime(required=True)
     end = LocalTime(required=True)
@@ -94,8 +97,7 @@ class TimeOffOut(StrictSchema):
 class StaffIn(StrictSchema):
     name = name_field(required=True)
     roles = string_set(required=True, validate=validate.Length(min=1))
-    max_concurrent_patients = fields.Integer(load_default=1,
-                                             validate=validate.Range(min=1, max=20))
+    max_concurrent_patients = Integer(load_default=1, validate=validate.Range(min=1, max=20))
     shifts = fields.List(fields.Nested(ShiftSchema), load_default=list)
     time_off = fields.List(fields.Nested(TimeOffIn), load_default=list)
 
@@ -103,7 +105,7 @@ class StaffIn(StrictSchema):
 class StaffPatch(StrictSchema):
     name = name_field()
     roles = string_set(validate=validate.Length(min=1))
-    max_concurrent_patients = fields.Integer(validate=validate.Range(min=1, max=20))
+    max_concurrent_patients = Integer(validate=validate.Range(min=1, max=20))
     shifts = fields.List(fields.Nested(ShiftSchema))
 
 
@@ -119,33 +121,33 @@ class StaffOut(StrictSchema):
 
 
 class StaffQuery(PageArgs):
-    clinic_id = fields.Integer()
+    clinic_id = Integer()
     role = fields.String()
 
 
-class PatientPreferences(StrictSchema):
+class PatientPreferences(TimeWindowChecks, StrictSchema):
     weekdays = fields.List(fields.String(validate=validate.OneOf(WEEKDAY_CODES)))
     earliest = HHMM()
     latest = HHMM()
     time = HHMM()
-    clinic_id = fields.Integer(strict=True)
-    staff_id = fields.Integer(strict=True)
+    clinic_id = Integer()
+    staff_id = Integer()
 
 
 class PatientIn(StrictSchema):
     name = name_field(required=True)
-    clinic_id = fields.Integer(required=True, strict=True)
+    clinic_id = Integer(required=True)
     external_id = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
-    email = fields.Email(allow_none=True)
+    email = EmailAddress(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences, load_default=dict)
 
 
 class PatientPatch(StrictSchema):
     name = name_field()
-    clinic_id = fields.Integer(strict=True)
+    clinic_id = Integer()
     external_id = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
-    email = fields.Email(allow_none=True)
+    email = EmailAddress(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences)
 
@@ -163,5 +165,5 @@ class PatientOut(StrictSchema):
 
 
 class PatientQuery(PageArgs):
-    clinic_id = fields.Integer()
+    clinic_id = Integer()
     external_id = fields.String()
