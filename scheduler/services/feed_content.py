@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from ..extensions import db
 from ..models import (
@@ -26,9 +26,10 @@ from ..models import (
     StaffMember,
 )
 from . import ical
+from .feed_cache import LruCache
 
 # Bump when the rendering changes, so clients do not keep a stale copy through a 304.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 GONE_STATUSES = ("cancelled", "no_show")
 SCOPE_MODELS = {"clinic": Clinic, "room": Room, "staff": StaffMember, "patient": Patient}
 BUSY_SUMMARY = {"room": "Room booked"}
@@ -67,12 +68,11 @@ class Window:
 @dataclass(frozen=True)
 class FeedState:
     etag: str
-    last_modified: datetime
     events: int
 
 
 def feed_state(feed: Feed, now: datetime, settings: FeedSettings) -> FeedState:
-    """ETag and Last-Modified of what ``render_feed`` would produce now, without rendering."""
+    """The ETag of what ``render_feed`` would produce now, without rendering."""
     window = Window.around(now, settings)
     scope_model = SCOPE_MODELS[feed.scope]
     columns = [
@@ -91,14 +91,40 @@ def feed_state(feed: Feed, now: datetime, settings: FeedSettings) -> FeedState:
             select(func.max(SessionKindRecord.updated_at)).scalar_subquery(),
         ).join(Patient, Patient.id == Appointment.patient_id)
     row = db.session.execute(query.where(*_conditions(feed, window))).one()
-    stamps = [v for v in row[3:] if isinstance(v, datetime)] + [feed.created_at]
     fingerprint = repr((RENDER_VERSION, feed.id, feed.scope, feed.scope_id, feed.clinic_id,
                         feed.privacy, settings, window.start.date(), tuple(row)))
-    return FeedState(etag=hashlib.sha256(fingerprint.encode()).hexdigest()[:32],
-                     last_modified=max(stamps), events=row[0])
+    return FeedState(etag=hashlib.sha256(fingerprint.encode()).hexdigest()[:32], events=row[0])
 
 
-def render_feed(feed: Feed, now: datetime, settings: FeedSettings) -> bytes:
+def last_modified(feed: Feed, etag: str, now: datetime) -> datetime | None:
+    """When the feed's content became what ``etag`` names: its ``Last-Modified``.
+
+    The newest ``updated_at`` among the rows shown would miss a removal (an appointment moved
+    to another room or clinic, cancelled out of the window), so the time is kept with the ETag
+    on the feed row and moves whenever the ETag does: the first request (any worker) to see a
+    new ETag records it, in whole seconds and always later than the previous one (a second
+    change within one second is stamped a second ahead), so an ``If-Modified-Since`` copied
+    from an older answer is always older. The write is a
+    compare-and-set on its own short transaction; a worker that loses the race answers without
+    ``Last-Modified`` (None) rather than with a time another state owns.
+    """
+    if feed.content_etag == etag and feed.content_changed_at is not None:
+        return feed.content_changed_at
+    previous = feed.content_changed_at
+    stamp = now.astimezone(UTC).replace(microsecond=0)
+    if previous is not None and stamp <= previous:
+        stamp = previous + timedelta(seconds=1)
+    unchanged = (Feed.content_changed_at.is_(None) if previous is None
+                 else Feed.content_changed_at == previous)
+    with db.engine.begin() as conn:
+        won = conn.execute(update(Feed).where(Feed.id == feed.id, unchanged).values(
+            content_etag=etag, content_changed_at=stamp)).rowcount == 1
+    return stamp if won else None
+
+
+def render_feed(feed: Feed, now: datetime, settings: FeedSettings,
+                events_cache: LruCache | None = None) -> bytes:
+    """The calendar text; events found in ``events_cache`` (see ``feed_cache``) are reused."""
     window = Window.around(now, settings)
     name, zone = _title_and_zone(feed)
     meta = ical.CalendarMeta(
@@ -107,7 +133,17 @@ def render_feed(feed: Feed, now: datetime, settings: FeedSettings) -> bytes:
         # VTIMEZONE from a day before the window to a day after: local times stray ±14 h.
         first_date=(window.start - timedelta(days=1)).date(),
         last_date=(window.end + timedelta(days=1)).date())
-    return ical.render_calendar(meta, _events(feed, window))
+    items = _events(feed, window)
+    if events_cache is None:
+        return ical.render_calendar(meta, items)
+    rendered = []
+    for item in items:
+        event = events_cache.get(item)
+        if event is None:
+            event = ical.render_event(item)
+            events_cache.put(item, event)
+        rendered.append(event)
+    return ical.render_calendar(meta, rendered)
 
 
 def _conditions(feed: Feed, window: Window) -> list:

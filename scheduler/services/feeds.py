@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import Invalid, NotFound
 from ..extensions import db
@@ -102,6 +102,15 @@ def rotate_feed(who: Principal, feed_id: int) -> tuple[Feed, str]:
     return feed, token
 
 
+def revoke_issued_by(api_key_id: int, at) -> int:
+    """Revoking a key revokes the feeds it made (in the caller's transaction): a feed URL is a
+    credential the key handed out, and must not outlive it. Returns how many were revoked."""
+    result = db.session.execute(
+        update(Feed).where(Feed.created_by_key_id == api_key_id, Feed.revoked_at.is_(None))
+        .values(revoked_at=at).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
 def find_by_token(token: str) -> Feed:
     """The active feed this token opens. Unknown, malformed and revoked all look the same."""
     if not token.startswith(TOKEN_PREFIX) or len(token) != TOKEN_LENGTH:
@@ -130,8 +139,7 @@ def _tenant_clinic(who: Principal, scope: str, scope_id: int,
     if scope == "patient":
         patient = practice.get_patient(who, scope_id)
         if requested is not None:
-            practice.get_clinic(who, requested)
-            return requested
+            return _requested_clinic(who, requested)
         return patient.clinic_id if who.scoped else None
     member = practice.get_staff(who, scope_id)
     visible = {c for c in member.clinic_ids if who.sees(c)}
@@ -144,6 +152,14 @@ def _tenant_clinic(who: Principal, scope: str, scope_id: int,
         return next(iter(visible))
     raise Invalid.field("clinic_id", "required: this staff member works at several of your "
                                      "clinics; a feed shows one of them")
+
+
+def _requested_clinic(who: Principal, clinic_id: int) -> int:
+    """A ``clinic_id`` named in the body: missing or invisible is the body's fault, by name."""
+    try:
+        return practice.get_clinic(who, clinic_id).id
+    except NotFound:
+        raise Invalid.field("clinic_id", f"clinic {clinic_id} does not exist") from None
 
 
 def _check_requested(requested: int | None, allowed: set[int]) -> None:

@@ -43,11 +43,11 @@ class Site:
 @pytest.fixture(autouse=True)
 def _empty_feed_cache(app):
     """Ids and frozen clocks repeat across tests; rendered bodies must not."""
-    from scheduler.services.feed_cache import cache_for
+    from scheduler.services.feed_cache import clear_all
 
-    cache_for(app).clear()
+    clear_all(app)
     yield
-    cache_for(app).clear()
+    clear_all(app)
 
 
 @pytest.fixture
