@@ -16,17 +16,20 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
+# Feeds issued by a key that is already revoked (tests/feeds/test_feed_api.py runs this too).
+REVOKE_FEEDS_OF_REVOKED_KEYS = (
+    "UPDATE feeds SET revoked_at = (SELECT api_keys.revoked_at FROM api_keys"
+    " WHERE api_keys.id = feeds.created_by_key_id)"
+    " WHERE revoked_at IS NULL AND created_by_key_id IN"
+    " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)")
+
 
 def upgrade():
     with op.batch_alter_table('feeds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('content_etag', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('content_changed_at', sa.DateTime(timezone=True),
                                       nullable=True))
-    op.execute(
-        "UPDATE feeds SET revoked_at = (SELECT api_keys.revoked_at FROM api_keys"
-        " WHERE api_keys.id = feeds.created_by_key_id)"
-        " WHERE revoked_at IS NULL AND created_by_key_id IN"
-        " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)")
+    op.execute(REVOKE_FEEDS_OF_REVOKED_KEYS)
 
 
 def downgrade():
