@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import String, and_, exists, func, or_, select, type_coerce, update
 
 from ..extensions import db
 from ..models import (
@@ -33,6 +33,8 @@ RENDER_VERSION = 2
 GONE_STATUSES = ("cancelled", "no_show")
 SCOPE_MODELS = {"clinic": Clinic, "room": Room, "staff": StaffMember, "patient": Patient}
 BUSY_SUMMARY = {"room": "Room booked"}
+# Changed events up to this many are fetched by id; more (a cold cache) fetch the whole feed.
+MAX_FETCH_BY_ID = 500
 
 
 @dataclass(frozen=True)
@@ -133,17 +135,55 @@ def render_feed(feed: Feed, now: datetime, settings: FeedSettings,
         # VTIMEZONE from a day before the window to a day after: local times stray ±14 h.
         first_date=(window.start - timedelta(days=1)).date(),
         last_date=(window.end + timedelta(days=1)).date())
-    items = _events(feed, window)
     if events_cache is None:
-        return ical.render_calendar(meta, items)
-    rendered = []
-    for item in items:
-        event = events_cache.get(item)
-        if event is None:
-            event = ical.render_event(item)
-            events_cache.put(item, event)
-        rendered.append(event)
-    return ical.render_calendar(meta, rendered)
+        return ical.render_calendar(meta, _events(feed, window))
+    keys = _event_keys(feed, window)
+    rendered: dict[int, ical.RenderedEvent] = {}
+    for appointment_id, key in keys:
+        event = events_cache.get(key)
+        if event is not None:
+            rendered[appointment_id] = event
+    missing = [appointment_id for appointment_id, _ in keys if appointment_id not in rendered]
+    if missing:
+        # Few misses (one appointment changed): fetch just those rows; many (cold): all.
+        only = missing if len(missing) <= MAX_FETCH_BY_ID else None
+        for item in _events(feed, window, only):
+            rendered.setdefault(item.appointment_id, ical.render_event(item))
+        for appointment_id, key in keys:
+            if appointment_id in missing and appointment_id in rendered:
+                events_cache.put(key, rendered[appointment_id])
+    return ical.render_calendar(meta, [rendered[a] for a, _ in keys if a in rendered])
+
+
+def _event_keys(feed: Feed, window: Window) -> list[tuple[int, tuple]]:
+    """Each shown appointment's id and the key of its rendered event, in feed order.
+
+    The key stands for every input of the event's text without loading it: the appointment's
+    ``sequence`` and ``updated_at`` (any change to it moves them), its clinic's ``updated_at``
+    and zone (the location and the time zone), for details feeds the patient's ``updated_at``
+    and the session-kind names, and the summary the privacy and scope give. It is the same
+    change detection the ETag relies on. Stamps are read as stored (no datetime conversion):
+    only equality matters, and converting 2,000 of them was most of a changed feed's cost.
+    """
+    details = feed.privacy == "details"
+    columns = [Appointment.id, Appointment.sequence, Appointment.status,
+               type_coerce(Appointment.updated_at, String).label("appointment_stamp"),
+               Clinic.timezone, type_coerce(Clinic.updated_at, String).label("clinic_stamp")]
+    query = select(*columns).join(Clinic, Clinic.id == Appointment.clinic_id)
+    shared: tuple = (RENDER_VERSION, feed.privacy, BUSY_SUMMARY.get(feed.scope, "Busy"))
+    if details:
+        query = query.add_columns(
+            type_coerce(Patient.updated_at, String).label("patient_stamp")).join(
+            Patient, Patient.id == Appointment.patient_id)
+        shared += (tuple(sorted(_kind_names().items())),)
+    query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
+                                                             Appointment.id)
+    return [(row[0], (shared, tuple(row))) for row in db.session.execute(query)]
+
+
+def _kind_names() -> dict[str, str]:
+    return {code: name for code, name in db.session.execute(
+        select(SessionKindRecord.code, SessionKindRecord.name))}
 
 
 def _conditions(feed: Feed, window: Window) -> list:
@@ -167,7 +207,8 @@ def _conditions(feed: Feed, window: Window) -> list:
     return conditions
 
 
-def _events(feed: Feed, window: Window) -> list[ical.EventData]:
+def _events(feed: Feed, window: Window,
+            only: list[int] | None = None) -> list[ical.EventData]:
     columns = [Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.status,
                Appointment.sequence, Appointment.created_at, Appointment.updated_at,
                Clinic.timezone]
@@ -179,9 +220,11 @@ def _events(feed: Feed, window: Window) -> list[ical.EventData]:
         # never loaded.
         query = query.add_columns(Patient.name, Appointment.session_kind, Clinic.name).join(
             Patient, Patient.id == Appointment.patient_id)
-        kind_names = {code: name for code, name in db.session.execute(
-            select(SessionKindRecord.code, SessionKindRecord.name))}
-    query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
+        kind_names = _kind_names()
+    conditions = _conditions(feed, window)
+    if only is not None:
+        conditions.append(Appointment.id.in_(only))
+    query = query.where(*conditions).order_by(Appointment.starts_at,
                                                              Appointment.id)
     busy_summary = BUSY_SUMMARY.get(feed.scope, "Busy")
     out = []
