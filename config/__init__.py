@@ -26,8 +26,10 @@ class Config:
     HORIZON_DAYS = int(os.environ.get("REGIMEN_HORIZON_DAYS", "90"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
-    # Base URL used to build absolute feed URLs; defaults to the request's host.
+    # Base URL used to build absolute feed URLs; defaults to the request's host, except in
+    # production, which refuses to start without it (scheduler/api/feeds.py says why).
     PUBLIC_BASE_URL = os.environ.get("REGIMEN_PUBLIC_BASE_URL")
+    REQUIRE_PUBLIC_BASE_URL = False
 
     # iCal feeds: the window of days shown around today, how long cancelled/no-show
     # appointments stay visible as STATUS:CANCELLED, and how often clients should poll.
@@ -79,7 +81,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    pass
+    REQUIRE_PUBLIC_BASE_URL = True
 
 
 CONFIGS = {
