@@ -148,7 +148,8 @@ def render_feed(feed: Feed, now: datetime, settings: FeedSettings,
         # Few misses (one appointment changed): fetch just those rows; many (cold): all.
         only = missing if len(missing) <= MAX_FETCH_BY_ID else None
         for item in _events(feed, window, only):
-            rendered.setdefault(item.appointment_id, ical.render_event(item))
+            if item.appointment_id not in rendered:
+                rendered[item.appointment_id] = ical.render_event(item)
         for appointment_id, key in keys:
             if appointment_id in missing and appointment_id in rendered:
                 events_cache.put(key, rendered[appointment_id])
