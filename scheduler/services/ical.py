@@ -14,10 +14,13 @@ What calendar clients rely on, and the reasons:
   falls in the repeated autumn hour is written in UTC (``…Z``), start and end alike, because
   ``TZID`` cannot say which of the two 01:30s is meant and clients pick differently. A UTC
   clinic's times are UTC (``…Z``) with no ``VTIMEZONE`` at all;
-- each ``VTIMEZONE`` (icalendar's, limited to the feed's window) lists every onset of each
-  observance in ``RDATE``, the ``DTSTART`` one included: Mozilla's ical.js ignores ``DTSTART``
-  as an onset once a block has an ``RDATE`` and read every event before the next change an hour
-  off. Its ``COMMENT`` is dropped (RFC 5545 allows none directly inside ``VTIMEZONE``);
+- each ``VTIMEZONE`` (icalendar's, limited to the feed's window) has one observance block per
+  onset, the onset its ``DTSTART``, and no ``RDATE``: icalendar merges repeated onsets into
+  ``DTSTART`` plus ``RDATE``, which Mozilla's ical.js reads without the ``DTSTART`` onset (every
+  event before the next change an hour off), and vobject 0.9.9 reads without the ``RDATE``
+  ones (events after the second autumn change an hour off), also when ``RDATE`` lists every
+  onset, the first included. Its ``COMMENT`` is dropped (RFC 5545 allows none directly inside
+  ``VTIMEZONE``);
 - ``REFRESH-INTERVAL`` needs ``VALUE=DURATION`` set by hand, and ``X-PUBLISHED-TTL`` must be a
   ``vDuration`` (a bare timedelta renders invalidly in icalendar 7.3).
 
@@ -35,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Timezone, vDatetime, vDDDLists, vDuration, vInt, vText
+from icalendar import Calendar, Timezone, vDatetime, vDuration, vInt, vText
 from icalendar.parser import Contentline, Parameters
 
 PRODID = "-//Regimen//Regimen iCal feeds 1//EN"
@@ -172,16 +175,29 @@ def _ambiguous(local: datetime) -> bool:
 
 @lru_cache(maxsize=256)
 def vtimezone(zone: str, first_date: date, last_date: date) -> bytes:
-    """icalendar's VTIMEZONE for the window, in the shape every parser tried reads alike."""
+    """icalendar's VTIMEZONE for the window, in the shape every parser tried reads alike:
+    one observance per onset, each onset its block's ``DTSTART``, no ``RDATE``."""
     tz = Timezone.from_tzid(zone, first_date=first_date, last_date=last_date)
     tz.pop("COMMENT", None)
+    singles = []
     for observance in tz.subcomponents:
-        onsets = [observance["DTSTART"].dt]
-        extra = observance.pop("RDATE", None)
-        for listed in extra if isinstance(extra, list) else [extra] if extra else []:
-            onsets += [value.dt for value in listed.dts]
-        observance.add("RDATE", vDDDLists(sorted(set(onsets))))
+        for onset in _onsets(observance):
+            single = type(observance)()
+            single.add("DTSTART", onset)
+            for name in ("TZNAME", "TZOFFSETFROM", "TZOFFSETTO"):
+                if name in observance:
+                    single[name] = observance[name]
+            singles.append((onset, single))
+    tz.subcomponents = [single for _, single in sorted(singles, key=lambda pair: pair[0])]
     return tz.to_ical()
+
+
+def _onsets(observance) -> list[datetime]:
+    onsets = [observance["DTSTART"].dt]
+    listed = observance.get("RDATE")
+    for rdate in listed if isinstance(listed, list) else [listed] if listed else []:
+        onsets += [value.dt for value in rdate.dts]
+    return sorted(set(onsets))
 
 
 def _calendar_head(meta: CalendarMeta) -> bytes:

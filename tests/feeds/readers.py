@@ -49,7 +49,14 @@ def icaljs(body: bytes) -> Instants:
     return out
 
 
+# vobject keeps the first VTIMEZONE it ever read per TZID for the whole process: forget them,
+# or a feed would be read with an earlier feed's zone description.
+_VOBJECT_ZONES = vars(vobject.icalendar)["__tzidMap"]
+
+
 def vobject_instants(body: bytes) -> Instants:
+    for tzid in [tzid for tzid in _VOBJECT_ZONES if tzid != "UTC"]:
+        del _VOBJECT_ZONES[tzid]
     parsed = vobject.readOne(body.decode())
     return {ev.uid.value: (_utc(ev.dtstart.value), _utc(ev.dtend.value))
             for ev in getattr(parsed, "vevent_list", [])}

@@ -3,18 +3,20 @@ vobject and icalendar, on real feeds across DST changes in four zones."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import icalendar
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.services import ical
 from tests.feeds.conftest import IV_INFUSION, Site, parse_everywhere
 from tests.feeds.readers import icalendar_instants, icaljs, require_icaljs, vobject_instants
 from tests.support.factories import clinic_body, room_body, staff_body
 
-# The window (30 days back, 365 ahead) then spans two autumn changes in New York and London:
-# icalendar's VTIMEZONE gets an RDATE, the shape ical.js misread.
+# The window (30 days back, 365 ahead) then holds the 2027 changes and the repeated hour.
 LATER = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)
 ZONES = ("America/New_York", "Europe/London", "Australia/Sydney", "UTC")
 # Instants whose local times are repeated (the autumn hour), start and end.
@@ -108,11 +110,9 @@ def test_feeds_describe_their_zones_in_the_shape_every_parser_reads(zoned_feeds)
     body, _ = zoned_feeds["America/New_York"]
     [zone] = icalendar.Calendar.from_ical(body).walk("VTIMEZONE")
     assert "COMMENT" not in zone
-    onsets = []
-    for observance in zone.subcomponents:
-        listed = [value.dt for rdate in _as_list(observance["RDATE"]) for value in rdate.dts]
-        assert observance["DTSTART"].dt in listed
-        onsets += [(observance.name, when) for when in listed]
+    # One block per onset, no RDATE (the shape ical.js and vobject each misread).
+    assert all("RDATE" not in observance for observance in zone.subcomponents)
+    onsets = [(observance.name, observance["DTSTART"].dt) for observance in zone.subcomponents]
     # The window from 2026-11-15 to 2027-12-16 holds both changes of 2027.
     assert ("DAYLIGHT", datetime(2027, 3, 14, 3)) in onsets
     assert ("STANDARD", datetime(2027, 11, 7, 2)) in onsets
@@ -158,3 +158,45 @@ def test_staff_feed_name_with_a_comma_reaches_the_client_whole(api, world, new_f
     staff = api.post("/staff", staff_body(world["a"].clinic, name="R. Alvarez, RN"))["id"]
     body = fetch(new_feed("staff", staff)).data.decode()
     assert vobject.readOne(body).contents["x-wr-calname"][0].value == "Regimen: R. Alvarez, RN"
+
+
+@settings(max_examples=60, deadline=None)
+@given(zone=st.sampled_from(ZONES + ("Europe/Berlin", "America/Sao_Paulo")),
+       start=st.datetimes(min_value=datetime(2026, 9, 1), max_value=datetime(2027, 12, 1),
+                          timezones=st.just(UTC)),
+       minutes=st.integers(min_value=5, max_value=600))
+def test_any_event_reads_back_as_its_instants(zone, start, minutes):
+    """Pure rendering, any instant (repeated hours included): vobject (through the feed's own
+    VTIMEZONE) and icalendar read back exactly the instants given."""
+    start = start.replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=minutes)
+    item = ical.EventData(7, start, end, zone, "booked", 1, start, start, "Busy")
+    meta = ical.CalendarMeta(feed_id=1, name="x", zone=zone, refresh=timedelta(hours=1),
+                             first_date=date(2026, 8, 1), last_date=date(2027, 12, 3))
+    body = ical.render_calendar(meta, [item])
+    want = {ical.event_uid(7): (start, end)}
+    assert vobject_instants(body) == want
+    assert icalendar_instants(body) == want
+
+
+def test_every_parser_reads_a_window_spanning_two_autumn_changes():
+    """Over 2026-08 to 2027-12 icalendar merges the two autumn onsets into DTSTART + RDATE:
+    ical.js then misses the first, vobject the second. Pure rendering, seeded instants."""
+    require_icaljs()
+    rng = random.Random(15)
+    zones = ("America/New_York", "Europe/London", "Australia/Sydney")
+    items, want = [], {}
+    for n in range(600):
+        start = datetime(2026, 8, 2, tzinfo=UTC) + timedelta(minutes=15 * rng.randrange(46000))
+        end = start + timedelta(minutes=rng.choice((45, 85, 240)))
+        items.append(ical.EventData(n, start, end, zones[n % 3], "booked", 1, start, start,
+                                    "Busy"))
+        want[ical.event_uid(n)] = (start, end)
+    meta = ical.CalendarMeta(feed_id=1, name="x", zone=zones[0], refresh=timedelta(hours=1),
+                             first_date=date(2026, 8, 1), last_date=date(2027, 12, 3))
+    body = ical.render_calendar(meta, items)
+    for parser, read_feed in PARSERS.items():
+        read = read_feed(body)
+        wrong = {uid: (read.get(uid), instants) for uid, instants in want.items()
+                 if read.get(uid) != instants}
+        assert not wrong, (parser, len(wrong), sorted(wrong.items())[:3])
