@@ -50,6 +50,15 @@ def _empty_feed_cache(app):
     clear_all(app)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_vobject_zones():
+    """vobject keeps the first VTIMEZONE it read per TZID for the process: each test's feeds
+    are read with their own."""
+    from tests.feeds.readers import forget_vobject_zones
+
+    forget_vobject_zones()
+
+
 @pytest.fixture
 def clock():
     with time_machine.travel(NOW, tick=False) as traveller:

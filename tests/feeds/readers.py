@@ -54,9 +54,13 @@ def icaljs(body: bytes) -> Instants:
 _VOBJECT_ZONES = vars(vobject.icalendar)["__tzidMap"]
 
 
-def vobject_instants(body: bytes) -> Instants:
+def forget_vobject_zones() -> None:
     for tzid in [tzid for tzid in _VOBJECT_ZONES if tzid != "UTC"]:
         del _VOBJECT_ZONES[tzid]
+
+
+def vobject_instants(body: bytes) -> Instants:
+    forget_vobject_zones()
     parsed = vobject.readOne(body.decode())
     return {ev.uid.value: (_utc(ev.dtstart.value), _utc(ev.dtend.value))
             for ev in getattr(parsed, "vevent_list", [])}
