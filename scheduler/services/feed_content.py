@@ -106,9 +106,9 @@ def last_modified(feed: Feed, etag: str, now: datetime) -> datetime | None:
     on the feed row and moves whenever the ETag does: the first request (any worker) to see a
     new ETag records it, in whole seconds and always later than the previous one (a second
     change within one second is stamped a second ahead), so an ``If-Modified-Since`` copied
-    from an older answer is always older. The write is a
-    compare-and-set on its own short transaction; a worker that loses the race answers without
-    ``Last-Modified`` (None) rather than with a time another state owns.
+    from an older answer is always older. The write is a compare-and-set on its own short
+    transaction; a worker that loses the race answers without ``Last-Modified`` (None) rather
+    than with a time another state owns.
     """
     if feed.content_etag == etag and feed.content_changed_at is not None:
         return feed.content_changed_at
@@ -143,10 +143,10 @@ def render_feed(feed: Feed, now: datetime, settings: FeedSettings,
         event = events_cache.get(key)
         if event is not None:
             rendered[appointment_id] = event
-    missing = [appointment_id for appointment_id, _ in keys if appointment_id not in rendered]
+    missing = {appointment_id for appointment_id, _ in keys if appointment_id not in rendered}
     if missing:
         # Few misses (one appointment changed): fetch just those rows; many (cold): all.
-        only = missing if len(missing) <= MAX_FETCH_BY_ID else None
+        only = sorted(missing) if len(missing) <= MAX_FETCH_BY_ID else None
         for item in _events(feed, window, only):
             if item.appointment_id not in rendered:
                 rendered[item.appointment_id] = ical.render_event(item)
