@@ -100,7 +100,8 @@ def run(kind: str, enrollments: int, clients: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="regimen-bench-"))
     url = setup_database(kind, workdir)
     env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
-           "REGIMEN_RATELIMIT_ENABLED": "0"}
+           "REGIMEN_RATELIMIT_ENABLED": "0",
+           "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1"}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     key = subprocess.run([*flask, "api-key", "create", "--role", "admin"], cwd=ROOT, env=env,

@@ -40,8 +40,10 @@ class Config:
     PROXY_HOPS = int(os.environ.get("REGIMEN_PROXY_HOPS", "0"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
-    # Base URL used to build absolute feed URLs; defaults to the request's host.
+    # Base URL used to build absolute feed URLs; defaults to the request's host, except in
+    # production, which refuses to start without it (scheduler/api/feeds.py says why).
     PUBLIC_BASE_URL = os.environ.get("REGIMEN_PUBLIC_BASE_URL")
+    REQUIRE_PUBLIC_BASE_URL = False
 
     # iCal feeds: the window of days shown around today, how long cancelled/no-show
     # appointments stay visible as STATUS:CANCELLED, and how often clients should poll.
@@ -97,6 +99,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     # Several workers and hosts: per-process memory:// counting would be a false limit.
     RATELIMIT_REQUIRE_SHARED_STORAGE = True
+    REQUIRE_PUBLIC_BASE_URL = True
 
 
 CONFIGS = {

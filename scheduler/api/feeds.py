@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app, request
 from marshmallow import fields, validate
 
@@ -13,6 +15,26 @@ from .schemas.common import PageArgs, StrictSchema
 
 blp = make_blueprint("feeds", "iCal subscriptions for a clinic, room, staff member or patient",
                      writes=BOOK)
+
+
+@blp.record_once
+def _check_public_base_url(state) -> None:
+    """Feed URLs name the service's public address. Built from the ``Host`` header they would
+    name whatever a client (or a proxy) put there, and a URL handed out is pasted into
+    calendar apps for months. So production does not start without
+    ``REGIMEN_PUBLIC_BASE_URL`` (one fixed address, no header trusted) rather than trusting a
+    host list, which still lets any request pick which listed name the URL carries."""
+    base = state.app.config.get("PUBLIC_BASE_URL")
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                or parts.fragment:
+            raise RuntimeError("REGIMEN_PUBLIC_BASE_URL must be an absolute http(s) URL "
+                               f"without query or fragment, not {base!r}")
+    elif state.app.config.get("REQUIRE_PUBLIC_BASE_URL"):
+        raise RuntimeError("REGIMEN_PUBLIC_BASE_URL is not set: in production feed URLs are "
+                           "built from it, never from the request's Host header "
+                           "(e.g. REGIMEN_PUBLIC_BASE_URL=https://regimen.example.org)")
 
 
 class FeedIn(StrictSchema):

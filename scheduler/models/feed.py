@@ -24,7 +24,8 @@ class Feed(db.Model):
     ``clinic_id`` is the tenant the feed belongs to (the wall for listing and revoking) and the
     only clinic whose appointments it shows; it is NULL only for staff and patient feeds made by
     an unscoped key, which follow the person across every clinic. Deleting a feed sets
-    ``revoked_at`` (the row stays for the audit trail); rotating replaces ``token_hash``.
+    ``revoked_at`` (the row stays for the audit trail); rotating replaces
+    ``token_hash``. Revoking the API key that made a feed (``created_by_key_id``) revokes it.
     """
 
     __tablename__ = "feeds"
@@ -48,6 +49,10 @@ class Feed(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The feed's ETag as last served and when it became that (its Last-Modified, whole
+    # seconds, strictly increasing): a removal moves no row's updated_at, an ETag change does.
+    content_etag: Mapped[str | None] = mapped_column(String(64), default=None)
+    content_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     @property
     def active(self) -> bool:

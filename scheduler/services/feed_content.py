@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import String, and_, exists, func, or_, select, type_coerce, update
 
 from ..extensions import db
 from ..models import (
@@ -27,12 +27,15 @@ from ..models import (
 )
 from ..models.status import RELEASED
 from . import ical
+from .feed_cache import LruCache
 
 # Bump when the rendering changes, so clients do not keep a stale copy through a 304.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 GONE_STATUSES = RELEASED
 SCOPE_MODELS = {"clinic": Clinic, "room": Room, "staff": StaffMember, "patient": Patient}
 BUSY_SUMMARY = {"room": "Room booked"}
+# Changed events up to this many are fetched by id; more (a cold cache) fetch the whole feed.
+MAX_FETCH_BY_ID = 500
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,11 @@ class Window:
 @dataclass(frozen=True)
 class FeedState:
     etag: str
-    last_modified: datetime
     events: int
 
 
 def feed_state(feed: Feed, now: datetime, settings: FeedSettings) -> FeedState:
-    """ETag and Last-Modified of what ``render_feed`` would produce now, without rendering."""
+    """The ETag of what ``render_feed`` would produce now, without rendering."""
     window = Window.around(now, settings)
     scope_model = SCOPE_MODELS[feed.scope]
     columns = [
@@ -92,14 +94,40 @@ def feed_state(feed: Feed, now: datetime, settings: FeedSettings) -> FeedState:
             select(func.max(SessionKindRecord.updated_at)).scalar_subquery(),
         ).join(Patient, Patient.id == Appointment.patient_id)
     row = db.session.execute(query.where(*_conditions(feed, window))).one()
-    stamps = [v for v in row[3:] if isinstance(v, datetime)] + [feed.created_at]
     fingerprint = repr((RENDER_VERSION, feed.id, feed.scope, feed.scope_id, feed.clinic_id,
                         feed.privacy, settings, window.start.date(), tuple(row)))
-    return FeedState(etag=hashlib.sha256(fingerprint.encode()).hexdigest()[:32],
-                     last_modified=max(stamps), events=row[0])
+    return FeedState(etag=hashlib.sha256(fingerprint.encode()).hexdigest()[:32], events=row[0])
 
 
-def render_feed(feed: Feed, now: datetime, settings: FeedSettings) -> bytes:
+def last_modified(feed: Feed, etag: str, now: datetime) -> datetime | None:
+    """When the feed's content became what ``etag`` names: its ``Last-Modified``.
+
+    The newest ``updated_at`` among the rows shown would miss a removal (an appointment moved
+    to another room or clinic, cancelled out of the window), so the time is kept with the ETag
+    on the feed row and moves whenever the ETag does: the first request (any worker) to see a
+    new ETag records it, in whole seconds and always later than the previous one (a second
+    change within one second is stamped a second ahead), so an ``If-Modified-Since`` copied
+    from an older answer is always older. The write is a compare-and-set on its own short
+    transaction; a worker that loses the race answers without ``Last-Modified`` (None) rather
+    than with a time another state owns.
+    """
+    if feed.content_etag == etag and feed.content_changed_at is not None:
+        return feed.content_changed_at
+    previous = feed.content_changed_at
+    stamp = now.astimezone(UTC).replace(microsecond=0)
+    if previous is not None and stamp <= previous:
+        stamp = previous + timedelta(seconds=1)
+    unchanged = (Feed.content_changed_at.is_(None) if previous is None
+                 else Feed.content_changed_at == previous)
+    with db.engine.begin() as conn:
+        won = conn.execute(update(Feed).where(Feed.id == feed.id, unchanged).values(
+            content_etag=etag, content_changed_at=stamp)).rowcount == 1
+    return stamp if won else None
+
+
+def render_feed(feed: Feed, now: datetime, settings: FeedSettings,
+                events_cache: LruCache | None = None) -> bytes:
+    """The calendar text; events found in ``events_cache`` (see ``feed_cache``) are reused."""
     window = Window.around(now, settings)
     name, zone = _title_and_zone(feed)
     meta = ical.CalendarMeta(
@@ -108,7 +136,56 @@ def render_feed(feed: Feed, now: datetime, settings: FeedSettings) -> bytes:
         # VTIMEZONE from a day before the window to a day after: local times stray ±14 h.
         first_date=(window.start - timedelta(days=1)).date(),
         last_date=(window.end + timedelta(days=1)).date())
-    return ical.render_calendar(meta, _events(feed, window))
+    if events_cache is None:
+        return ical.render_calendar(meta, _events(feed, window))
+    keys = _event_keys(feed, window)
+    rendered: dict[int, ical.RenderedEvent] = {}
+    for appointment_id, key in keys:
+        event = events_cache.get(key)
+        if event is not None:
+            rendered[appointment_id] = event
+    missing = {appointment_id for appointment_id, _ in keys if appointment_id not in rendered}
+    if missing:
+        # Few misses (one appointment changed): fetch just those rows; many (cold): all.
+        only = sorted(missing) if len(missing) <= MAX_FETCH_BY_ID else None
+        for item in _events(feed, window, only):
+            if item.appointment_id not in rendered:
+                rendered[item.appointment_id] = ical.render_event(item)
+        for appointment_id, key in keys:
+            if appointment_id in missing and appointment_id in rendered:
+                events_cache.put(key, rendered[appointment_id])
+    return ical.render_calendar(meta, [rendered[a] for a, _ in keys if a in rendered])
+
+
+def _event_keys(feed: Feed, window: Window) -> list[tuple[int, tuple]]:
+    """Each shown appointment's id and the key of its rendered event, in feed order.
+
+    The key stands for every input of the event's text without loading it: the appointment's
+    ``sequence`` and ``updated_at`` (any change to it moves them), its clinic's ``updated_at``
+    and zone (the location and the time zone), for details feeds the patient's ``updated_at``
+    and the session-kind names, and the summary the privacy and scope give. It is the same
+    change detection the ETag relies on. Stamps are read as stored (no datetime conversion):
+    only equality matters, and converting 2,000 of them was most of a changed feed's cost.
+    """
+    details = feed.privacy == "details"
+    columns = [Appointment.id, Appointment.sequence, Appointment.status,
+               type_coerce(Appointment.updated_at, String).label("appointment_stamp"),
+               Clinic.timezone, type_coerce(Clinic.updated_at, String).label("clinic_stamp")]
+    query = select(*columns).join(Clinic, Clinic.id == Appointment.clinic_id)
+    shared: tuple = (RENDER_VERSION, feed.privacy, BUSY_SUMMARY.get(feed.scope, "Busy"))
+    if details:
+        query = query.add_columns(
+            type_coerce(Patient.updated_at, String).label("patient_stamp")).join(
+            Patient, Patient.id == Appointment.patient_id)
+        shared += (tuple(sorted(_kind_names().items())),)
+    query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
+                                                             Appointment.id)
+    return [(row[0], (shared, tuple(row))) for row in db.session.execute(query)]
+
+
+def _kind_names() -> dict[str, str]:
+    return {code: name for code, name in db.session.execute(
+        select(SessionKindRecord.code, SessionKindRecord.name))}
 
 
 def _conditions(feed: Feed, window: Window) -> list:
@@ -132,7 +209,8 @@ def _conditions(feed: Feed, window: Window) -> list:
     return conditions
 
 
-def _events(feed: Feed, window: Window) -> list[ical.EventData]:
+def _events(feed: Feed, window: Window,
+            only: list[int] | None = None) -> list[ical.EventData]:
     columns = [Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.status,
                Appointment.sequence, Appointment.created_at, Appointment.updated_at,
                Clinic.timezone]
@@ -144,9 +222,11 @@ def _events(feed: Feed, window: Window) -> list[ical.EventData]:
         # never loaded.
         query = query.add_columns(Patient.name, Appointment.session_kind, Clinic.name).join(
             Patient, Patient.id == Appointment.patient_id)
-        kind_names = {code: name for code, name in db.session.execute(
-            select(SessionKindRecord.code, SessionKindRecord.name))}
-    query = query.where(*_conditions(feed, window)).order_by(Appointment.starts_at,
+        kind_names = _kind_names()
+    conditions = _conditions(feed, window)
+    if only is not None:
+        conditions.append(Appointment.id.in_(only))
+    query = query.where(*conditions).order_by(Appointment.starts_at,
                                                              Appointment.id)
     busy_summary = BUSY_SUMMARY.get(feed.scope, "Busy")
     out = []

@@ -102,6 +102,17 @@ def rotate_feed(who: Principal, feed_id: int) -> tuple[Feed, str]:
     return feed, token
 
 
+def revoke_issued_by(api_key_id: int, at) -> int:
+    """Revoking a key revokes the feeds it made (in the caller's transaction): a feed URL is a
+    credential the key handed out, and must not outlive it. Row by row, so the audit log
+    records each. Returns how many were revoked."""
+    issued = db.session.scalars(select(Feed).where(Feed.created_by_key_id == api_key_id,
+                                                   Feed.revoked_at.is_(None))).all()
+    for feed in issued:
+        feed.revoked_at = at
+    return len(issued)
+
+
 def find_by_token(token: str) -> Feed:
     """The active feed this token opens. Unknown, malformed and revoked all look the same."""
     if not token.startswith(TOKEN_PREFIX) or len(token) != TOKEN_LENGTH:
@@ -130,8 +141,7 @@ def _tenant_clinic(who: Principal, scope: str, scope_id: int,
     if scope == "patient":
         patient = practice.get_patient(who, scope_id)
         if requested is not None:
-            practice.get_clinic(who, requested)
-            return requested
+            return _requested_clinic(who, requested)
         if who.scoped and not who.sees(patient.clinic_id):  # seen through a visit here
             raise Invalid.field("clinic_id", "required: the patient's home clinic is not yours")
         return patient.clinic_id if who.scoped else None
@@ -146,6 +156,14 @@ def _tenant_clinic(who: Principal, scope: str, scope_id: int,
         return next(iter(visible))
     raise Invalid.field("clinic_id", "required: this staff member works at several of your "
                                      "clinics; a feed shows one of them")
+
+
+def _requested_clinic(who: Principal, clinic_id: int) -> int:
+    """A ``clinic_id`` named in the body: missing or invisible is the body's fault, by name."""
+    try:
+        return practice.get_clinic(who, clinic_id).id
+    except NotFound:
+        raise Invalid.field("clinic_id", f"clinic {clinic_id} does not exist") from None
 
 
 def _check_requested(requested: int | None, allowed: set[int]) -> None:

@@ -11,6 +11,7 @@ from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import ROLES, ApiKey, Clinic
 from ..models.types import utcnow
+from . import feeds
 
 KEY_PREFIX = "rgk_"
 
@@ -55,5 +56,6 @@ def revoke_key(key_id: int) -> ApiKey:
         raise NotFound(f"API key {key_id} not found")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        feeds.revoke_issued_by(key.id, key.revoked_at)
         db.session.commit()
     return key

@@ -43,11 +43,20 @@ class Site:
 @pytest.fixture(autouse=True)
 def _empty_feed_cache(app):
     """Ids and frozen clocks repeat across tests; rendered bodies must not."""
-    from scheduler.services.feed_cache import cache_for
+    from scheduler.services.feed_cache import clear_all
 
-    cache_for(app).clear()
+    clear_all(app)
     yield
-    cache_for(app).clear()
+    clear_all(app)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_vobject_zones():
+    """vobject keeps the first VTIMEZONE it read per TZID for the process: each test's feeds
+    are read with their own."""
+    from tests.feeds.readers import forget_vobject_zones
+
+    forget_vobject_zones()
 
 
 @pytest.fixture

@@ -155,9 +155,9 @@ def test_unconditional_poll_of_an_unchanged_feed_is_not_rendered_again(
 
 
 def test_cache_can_be_turned_off_and_is_bounded(app):
-    from scheduler.services.feed_cache import BodyCache
+    from scheduler.services.feed_cache import LruCache
 
-    cache = BodyCache(max_bytes=10)
+    cache = LruCache(max_bytes=10)
     cache.put("a", b"12345")
     cache.put("b", b"12345")
     assert cache.get("a") == b"12345"  # a is now the most recently used
@@ -165,6 +165,6 @@ def test_cache_can_be_turned_off_and_is_bounded(app):
     assert cache.get("b") is None and cache.get("a") and cache.get("c")
     cache.put("huge", b"x" * 11)
     assert cache.get("huge") is None
-    off = BodyCache(max_bytes=0)
+    off = LruCache(max_bytes=0)
     off.put("a", b"1")
     assert off.get("a") is None

@@ -208,3 +208,57 @@ def test_deleting_the_scope_object_revokes_its_feeds(api, world, new_feed, fetch
     path = {"room": "/rooms/{}", "staff": "/staff/{}", "clinic": "/clinics/{}"}[scope]
     api.delete(path.format(getattr(world["a"], scope)))
     fetch(feed, 404)
+
+
+def test_revoking_a_key_revokes_the_feeds_it_made(app, client, keys, world, new_feed, fetch):
+    from scheduler.services import keys as key_service
+
+    headers = keys("front_desk")
+    mine = new_feed("room", world["a"].room, headers=headers)
+    other = new_feed("room", world["a"].room)
+    fetch(mine)
+    with app.app_context():
+        key = key_service.find_active(headers["Authorization"].removeprefix("Bearer "))
+        key_service.revoke_key(key.id)
+    fetch(mine, 404)
+    fetch(other, 200)
+    listed = {f["id"] for f in client.get("/api/v1/feeds", headers=keys("admin")).get_json()}
+    assert mine["id"] not in listed and other["id"] in listed
+
+
+def test_feeds_of_keys_revoked_before_the_upgrade_are_revoked_by_it(app, keys, world,
+                                                                    new_feed, fetch):
+    """Migration 0005 revokes what revoking a key did not revoke before."""
+    import importlib.util
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from scheduler.extensions import db
+    from scheduler.services import keys as key_service
+
+    path = Path(__file__).resolve().parents[2] / "migrations/versions/0005_feed_validators.py"
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    headers = keys("front_desk")
+    feed = new_feed("room", world["a"].room, headers=headers)
+    with app.app_context():
+        key = key_service.find_active(headers["Authorization"].removeprefix("Bearer "))
+        # As the old code did: the key alone.
+        db.session.execute(sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP "
+                                   "WHERE id = :id"), {"id": key.id})
+        db.session.commit()
+    fetch(feed, 200)
+    with app.app_context():
+        db.session.execute(sa.text(migration.REVOKE_FEEDS_OF_REVOKED_KEYS))
+        db.session.commit()
+    fetch(feed, 404)
+
+
+def test_bad_clinic_id_is_named_as_clinic_id(api, world):
+    for scope, scope_id in (("patient", world["a"].patient), ("staff", world["a"].staff),
+                            ("room", world["a"].room)):
+        response = api.call("POST", "/feeds", {"scope": scope, "scope_id": scope_id,
+                                               "clinic_id": 9999}, expect=422)
+        assert list(response.get_json()["error"]["fields"]) == ["clinic_id"], scope
