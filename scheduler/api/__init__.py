@@ -9,6 +9,7 @@ from . import (
     appointments,
     audit,
     clinics,
+    disruptions,
     enrollments,
     feeds,
     ical,
@@ -22,7 +23,7 @@ from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp, feeds.blp, jobs.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp]
 
 
 def register_api(app: Flask) -> None:
