@@ -106,8 +106,7 @@ class Context:
                  bookings: BookingIndex | None = None,
                  exclude: Iterable[Allocation] = (),
                  memo: Memo | None = None,
-                 not_before: datetime | None = None,
-                 also_busy: Iterable[Allocation] = ()) -> None:
+                 not_before: datetime | None = None) -> None:
         self.practice = practice
         self.clinic = practice.clinic
         self.protocol = protocol
@@ -129,9 +128,6 @@ class Context:
         self.patient_key = ("patient", patient_id, 0)
         for busy in patient_busy:
             extra.add(self.patient_key, to_seconds(busy.start), to_seconds(busy.end))
-        for a in also_busy:  # bookings of the moment that the shared index does not hold
-            extra.add((a.resource_type, a.resource_id, a.unit), to_seconds(a.start),
-                      to_seconds(a.end))
         for room in practice.rooms:  # a closed room is busy on every chair
             for period in room.closed_periods:
                 for unit in range(room.capacity):

@@ -118,15 +118,13 @@ def protocol_kinds(ctx: Context) -> list[SessionKind]:
 
 def make_context(practice: Practice, enrollment: Enrollment, options: SearchOptions, *,
                  start_on: date | None = None, bookings: BookingIndex | None = None,
-                 exclude: tuple[Allocation, ...] = (), memo: Memo | None = None,
-                 also_busy: tuple[Allocation, ...] = ()) -> Context:
+                 exclude: tuple[Allocation, ...] = (), memo: Memo | None = None) -> Context:
     return Context(practice, protocol=enrollment.protocol, patient_id=enrollment.patient_id,
                    start_on=start_on or enrollment.start_on,
                    horizon=enrollment.horizon - timedelta(days=1),
                    availability=enrollment.availability, preferences=enrollment.preferences,
                    patient_busy=enrollment.patient_busy, options=options, bookings=bookings,
-                   exclude=exclude, memo=memo, not_before=enrollment.not_before,
-                   also_busy=also_busy)
+                   exclude=exclude, memo=memo, not_before=enrollment.not_before)
 
 
 def place_plan(practice: Practice, enrollment: Enrollment,

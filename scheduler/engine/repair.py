@@ -20,9 +20,10 @@ from datetime import datetime
 
 from scheduler.rules.model import SessionKind
 
-from .context import Context, as_index
+from .context import Context
 from .explain import Explanation, PlacementError
-from .inputs import Allocation, Enrollment, Practice, SearchOptions
+from .index import BookingIndex
+from .inputs import Enrollment, Practice, SearchOptions
 from .localtime import to_seconds
 from .placement import make_context
 from .plan import PlacedSession, Plan
@@ -54,16 +55,17 @@ class RepairResult:
 def repair_plans(practice: Practice, jobs: Sequence[RepairJob],
                  options: SearchOptions = SearchOptions()) -> list[RepairResult]:
     """Repair every job's plan; ``practice.bookings`` must hold none of the jobs' allocations
-    (each plan's current ones are passed along and freed as it moves)."""
-    index = as_index(practice.bookings)
+    (each plan's current ones come with its job and are freed as it moves)."""
+    if isinstance(practice.bookings, BookingIndex):
+        raise TypeError("repair_plans needs the bookings as allocations (it keeps its own index)")
+    index = BookingIndex.from_allocations(
+        [*practice.bookings, *(a for job in jobs for a in job.plan.allocations())])
     order = sorted(jobs, key=lambda j: (_first_affected(j), str(j.plan_id)))
-    current: dict[int, tuple[Allocation, ...]] = {
-        i: tuple(job.plan.allocations()) for i, job in enumerate(order)}
     results = []
-    for i, job in enumerate(order):
-        others = tuple(a for k, allocations in current.items() if k != i for a in allocations)
-        result = _repair_one(practice, index, job, others, options)
-        current[i] = tuple(result.plan.allocations())
+    for job in order:
+        result = _repair_one(practice, index, job, options)
+        index.discard_allocations(job.plan.allocations())
+        index.add_allocations(result.plan.allocations())
         results.append(result)
     return results
 
@@ -72,7 +74,7 @@ def _first_affected(job: RepairJob) -> datetime:
     return min(s.start for s in job.plan.sessions if s.key in job.affected)
 
 
-def _repair_one(practice: Practice, index, job: RepairJob, others: tuple[Allocation, ...],
+def _repair_one(practice: Practice, index: BookingIndex, job: RepairJob,
                 options: SearchOptions) -> RepairResult:
     plan = job.plan
     unplaceable: dict[str, Explanation] = {}
@@ -84,7 +86,7 @@ def _repair_one(practice: Practice, index, job: RepairJob, others: tuple[Allocat
         first = keys.index(hit[0])
         own = practice if job.kinds is None else replace(practice, kinds=job.kinds)
         ctx = make_context(own, job.enrollment, options, bookings=index,
-                           also_busy=others)
+                           exclude=tuple(job.plan.allocations()))
         steps = replan_steps(ctx, job.enrollment, plan, first)
         for step in steps[first:]:
             if step.key in job.affected:

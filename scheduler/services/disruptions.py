@@ -85,6 +85,7 @@ def propose(who: Principal, data: dict) -> Disruption:
 
 
 def _propose(who: Principal, data: dict) -> Disruption:
+    db.session.info.pop("resource_names", None)  # names are read afresh for each proposal
     kind = data["kind"]
     start, end = data["start"], data["end"]
     if end <= start:
@@ -353,15 +354,23 @@ def _shown(start: datetime, end: datetime, clinic_id: int, allocations) -> dict:
     zone = ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
     shown = []
     for (rtype, rid), pieces in sorted(spans.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        model = Room if rtype == "room" else StaffMember
-        record = db.session.get(model, rid)
         for s, e in _merged(pieces):
             shown.append({"resource_type": rtype, "resource_id": rid,
-                          "name": record.name if record else None,
+                          "name": _name(rtype, rid),
                           "start": s.astimezone(zone).isoformat(),
                           "end": e.astimezone(zone).isoformat()})
     return {"start": start.astimezone(zone).isoformat(), "end": end.astimezone(zone).isoformat(),
             "clinic_id": clinic_id, "allocations": shown}
+
+
+def _name(resource_type: str, resource_id: int) -> str | None:
+    """A room's or person's name, read once per request (proposals name many of them)."""
+    names = db.session.info.setdefault("resource_names", {})
+    if not names:
+        names.update({("room", i): n for i, n in db.session.execute(select(Room.id, Room.name))})
+        names.update({("staff", i): n for i, n in
+                      db.session.execute(select(StaffMember.id, StaffMember.name))})
+    return names.get((resource_type, resource_id))
 
 
 def _merged(pieces):
@@ -442,15 +451,16 @@ def _apply(who: Principal, disruption_id: int) -> Disruption:
             db.session.delete(hold)
         db.session.flush()
         _record_fact(disruption)
-        moves = [c for c in disruption.changes if c["outcome"] != UNPLACEABLE]
-        placement.store_moves([rows[c["appointment_id"]] for c in moves],
-                              [_session(c) for c in moves])
+        # The unplaceable go first: the re-plan may give their old slots to others.
         for change in disruption.changes:
             if change["outcome"] == UNPLACEABLE:
                 appt = rows[change["appointment_id"]]
                 transition(appt, CANCELLED)
                 appt.cancel_reason = CANCEL_REASON
         db.session.flush()
+        moves = [c for c in disruption.changes if c["outcome"] != UNPLACEABLE]
+        placement.store_moves([rows[c["appointment_id"]] for c in moves],
+                              [_session(c) for c in moves])
         enrollments = {rows[c["appointment_id"]].enrollment for c in disruption.changes}
         for enrollment in sorted((e for e in enrollments if e is not None), key=lambda e: e.id):
             db.session.expire(enrollment, ["appointments"])

@@ -203,3 +203,26 @@ def test_sessions_that_fit_nowhere_are_cancelled_as_disruption(api, calendar_ok)
         gone = api.get(f"/appointments/{change['appointment_id']}")
         assert gone["status"] == "cancelled" and gone["cancel_reason"] == "disruption"
     assert calendar_ok() == []
+
+
+def test_an_apply_that_keeps_losing_the_race_changes_nothing(api, practice, booked,
+                                                             monkeypatch):
+    from scheduler.services import placement
+
+    plans = booked(1)
+    target = _infusions(plans)[0]
+    start, end = day_of(target)
+    nurse = _nurse(target)
+    proposal = api.post("/disruptions", {"kind": "staff_absence", "staff_id": nurse,
+                                         "start": start, "end": end, "reason": "sick"})
+    before = _state(api, plans)
+
+    def taken(*args, **kwargs):
+        raise placement.LostRace("a resource is already taken")
+
+    monkeypatch.setattr(placement, "assert_free", taken)
+    refused = api.post(f"/disruptions/{proposal['id']}/apply", expect=409)
+    assert refused["error"]["details"]["reason"] == "concurrent_booking"
+    assert _state(api, plans) == before
+    assert api.get(f"/staff/{nurse}")["time_off"] == []
+    assert api.get(f"/disruptions/{proposal['id']}")["status"] == "proposed"
