@@ -4,7 +4,7 @@
     python3 dev.py demo    install, migrate, seed a demo practice, print a key, serve
     python3 dev.py test    install and run the whole test suite (extra args go to pytest)
     python3 dev.py lint    ruff
-    python3 dev.py bench engine|booking|feed|disruption [args]   one benchmark (README, "Benchmarks")
+    python3 dev.py bench engine|booking|feed|disruption [args]  one benchmark (README, "Benchmarks")
 
 It keeps its own virtual environment in .venv and reinstalls only when requirements change.
 """
