@@ -40,7 +40,6 @@ from . import holds, placement, proof, rule_store, snapshot
 from .access import CONFIGURE, READ, Principal
 from .lifecycle import transition
 from .pagination import Page
-from .transaction import lock_clinic_calendar
 
 CANCEL_REASON = "disruption"
 
@@ -96,10 +95,7 @@ def _propose(who: Principal, data: dict) -> Disruption:
         clinic = db.session.get(Clinic, clinic_id)
         if clinic is None or clinic.is_deleted or not who.sees(clinic_id):
             raise Invalid.field("allow_clinic_ids", f"clinic {clinic_id} does not exist")
-    now = utcnow()
-    for clinic_id in sorted(resource_clinics):
-        lock_clinic_calendar(clinic_id)
-    holds.release_expired_holds(now)
+    now = placement.lock_calendars(resource_clinics)
     disruption = Disruption(
         kind=kind, status=PROPOSED, staff_id=data.get("staff_id"), room_id=data.get("room_id"),
         clinic_id=data.get("clinic_id"), starts_at=start, ends_at=end,
@@ -555,8 +551,10 @@ def _locked_open(who: Principal, disruption_id: int, verb: str) -> Disruption:
     disruption = db.session.scalar(select(Disruption).where(Disruption.id == disruption_id)
                                    .with_for_update().execution_options(populate_existing=True))
     _require_manager_of(who, disruption.clinic_ids or [])
-    for clinic_id in sorted(disruption.clinic_ids or []):
-        lock_clinic_calendar(clinic_id)
+    placement.lock_calendars(disruption.clinic_ids or [])
+    db.session.refresh(disruption)  # freeing expired holds may have just released it
+    if disruption.status == EXPIRED:
+        db.session.commit()  # what the expiry job would record anyway
     if disruption.status != PROPOSED:
         raise Conflict(f"disruption {disruption_id} is {disruption.status}; only a proposed "
                        f"one can be {verb}", details={"status": disruption.status})
