@@ -42,6 +42,9 @@ from .lifecycle import transition
 from .pagination import Page
 
 CANCEL_REASON = "disruption"
+# Days past a plan's last session whose bookings a repair reads first (cascades rarely go
+# further; when one does, the repair runs again over the full lookahead).
+REPAIR_REACH_DAYS = 60
 
 
 # ---------------------------------------------------------------- reading
@@ -257,12 +260,27 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
                for a in orphans]
     if not jobs:
         return changes
-    window_start = min(snapshot.local_midnight(now.date(), clinic.timezone),
-                       min(r[0].starts_at for _, r, _, _ in jobs)) - timedelta(days=2)
-    window_end = snapshot.plan_window(min(e.start_on for e, _, _, _ in jobs),
-                                      clinic.timezone)[1]
-    window_end = max(window_end, max(r[-1].ends_at for _, r, _, _ in jobs) + timedelta(days=400))
+    # Nothing is placed before now, so older bookings cannot matter. Forward, the bookings
+    # within reach of the plans come first; a repair that reaches beyond them runs again over
+    # the full lookahead, where no booking can hide.
+    window_start = snapshot.local_midnight(now.date(), clinic.timezone) - timedelta(days=2)
+    reach_end = max(r[-1].ends_at for _, r, _, _ in jobs) + timedelta(days=REPAIR_REACH_DAYS)
+    full_end = max(reach_end, snapshot.plan_window(min(e.start_on for e, _, _, _ in jobs),
+                                                   clinic.timezone)[1])
     kinds = {code: kind for _, _, (_, k), _ in jobs for code, kind in k.items()}
+    for window_end in (reach_end, full_end):
+        results = _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end)
+        if all(s.end <= window_end for r in results for s in r.plan.sessions):
+            break
+    for result in results:
+        enrollment_id = result.job.plan_id
+        protocol, pinned = rules_of[enrollment_id]
+        proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
+        changes += _plan_changes(result, rows_of[enrollment_id], clinic)
+    return changes
+
+
+def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end):
     practice = snapshot.practice_for(
         clinic, kinds, patient_id=None, window_start=window_start, window_end=window_end,
         ignore_appointment_ids=frozenset(a.id for _, rows, _, _ in jobs for a in rows),
@@ -277,12 +295,7 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
         plan = engine.Plan(tuple(snapshot.appointment_to_placed(a) for a in rows))
         engine_jobs.append(engine.RepairJob(enrollment.id, engine_enrollment, plan,
                                             affected_keys, kinds=pinned))
-    for result in engine.repair_plans(practice, engine_jobs):
-        enrollment_id = result.job.plan_id
-        protocol, pinned = rules_of[enrollment_id]
-        proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
-        changes += _plan_changes(result, rows_of[enrollment_id], clinic)
-    return changes
+    return engine.repair_plans(practice, engine_jobs)
 
 
 def _plan_changes(result: engine.RepairResult, rows: list[Appointment],
