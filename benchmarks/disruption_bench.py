@@ -75,6 +75,21 @@ def seed(app, appointments: int) -> dict:
         return ids
 
 
+def existing(app) -> dict:
+    from scheduler.extensions import db
+    from scheduler.models import Appointment, Clinic, Enrollment, Room, StaffMember
+
+    with app.app_context():
+        clinic = db.session.scalar(sa.select(Clinic.id).order_by(Clinic.id))
+        return {"clinic": clinic,
+                "rooms": list(db.session.scalars(sa.select(Room.id).where(
+                    Room.name.like("Infusion%")))),
+                "nurses": [m.id for m in db.session.scalars(sa.select(StaffMember))
+                           if "nurse" in m.roles],
+                "appointments": db.session.scalar(sa.select(sa.func.count(Appointment.id))),
+                "plans": db.session.scalar(sa.select(sa.func.count(Enrollment.id)))}
+
+
 def busiest(app, ids, kind: str) -> tuple[dict, int]:
     """The disruption body hitting the most sessions of its kind on one weekday of April."""
     from scheduler.extensions import db
@@ -116,8 +131,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--appointments", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--database", type=Path, help="a SQLite file seeded by an earlier run "
+                                                      "(kept under /tmp): skip the seeding")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="regimen-disruption-bench-"))
+    path = args.database or workdir / "bench.db"
     os.environ.setdefault("REGIMEN_ENV", "testing")
     from flask_migrate import upgrade
 
@@ -126,12 +144,12 @@ def main() -> None:
     from scheduler.services.access import SYSTEM_PRINCIPAL as ADMIN
     from tests.support.checker import calendar_problems
 
-    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{workdir / 'bench.db'}",
-                     HOLD_MINUTES=60)
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", HOLD_MINUTES=60)
     with app.app_context():
         upgrade()
     began = time.perf_counter()
-    ids = seed(app, args.appointments)
+    ids = seed(app, args.appointments) if args.database is None else existing(app)
+    print(f"database: {path}")
     print(f"seeded {ids['appointments']} appointments ({ids['plans']} patients) in "
           f"{time.perf_counter() - began:.0f} s; load average {os.getloadavg()[0]:.1f}")
     goals = {"staff_absence": 0.3, "clinic_closure": 1.0, "room_closure": 3.0}
