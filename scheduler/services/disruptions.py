@@ -337,8 +337,8 @@ def _unplaceable(appt: Appointment, cascade: bool, message: str,
         "patient_id": appt.patient_id, "outcome": UNPLACEABLE, "cascade": cascade,
         "before": _shown(appt.starts_at, appt.ends_at, appt.clinic_id, appt.allocations),
         "after": None,
-        "explanation": {"message": f"appointment {appt.id} cannot be re-placed: {message}",
-                        "reason": "no_move_fits", **(data or {})},
+        "explanation": {**(data or {}), "reason": "no_move_fits",
+                        "message": f"appointment {appt.id} cannot be re-placed: {message}"},
         "_sequence": appt.sequence, "_units": [],
     }
 
