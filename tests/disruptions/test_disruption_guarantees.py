@@ -226,3 +226,31 @@ def test_an_apply_that_keeps_losing_the_race_changes_nothing(api, practice, book
     assert _state(api, plans) == before
     assert api.get(f"/staff/{nurse}")["time_off"] == []
     assert api.get(f"/disruptions/{proposal['id']}")["status"] == "proposed"
+
+
+def test_closed_periods_through_the_api(api, practice, booked):
+    plans = booked(1)
+    target = _infusions(plans)[0]
+    room = next(a["resource_id"] for a in target["allocations"] if a["resource_type"] == "room")
+    start, end = day_of(target)
+    refused = api.call("PATCH", f"/rooms/{room}", {"closed_periods": [
+        {"start": start, "end": end, "reason": "pump"}]}, expect=409).get_json()
+    assert "POST /api/v1/disruptions" in refused["error"]["message"]
+    assert api.get(f"/rooms/{room}")["closed_periods"] == []
+    # a half-day closure on a day with nothing booked: new plans stay out of it
+    closed = {"start": "2027-03-01T08:00:00-05:00", "end": "2027-03-01T13:00:00-05:00",
+              "reason": "training"}
+    clinic = api.call("PATCH", f"/clinics/{practice.clinic}", {"closed_periods": [closed]},
+                      expect=200).get_json()
+    assert clinic["closed_periods"][0]["reason"] == "training"
+    patient = api.post("/patients", {"name": "Later", "clinic_id": practice.clinic})
+    plan = api.post("/enrollments", {"patient_id": patient["id"],
+                                     "protocol_id": practice.protocols["iv-depression"],
+                                     "clinic_id": practice.clinic, "start_on": "2027-03-01"})
+    lo, hi = datetime.fromisoformat(closed["start"]), datetime.fromisoformat(closed["end"])
+    for appt in plan["appointments"]:
+        s, e = datetime.fromisoformat(appt["start"]), datetime.fromisoformat(appt["end"])
+        assert not (s < hi and lo < e), appt
+    bad = api.call("PATCH", f"/clinics/{practice.clinic}", {"closed_periods": [
+        {"start": closed["end"], "end": closed["start"]}]}, expect=422).get_json()
+    assert any("closed_periods" in f for f in bad["error"]["fields"])
