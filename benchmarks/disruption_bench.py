@@ -63,7 +63,7 @@ def seed(app, appointments: int) -> dict:
             db.session.commit()
             request = enrollments.EnrollmentRequest(
                 patient_id=patient.id, protocol_id=protocol, clinic_id=clinic.id,
-                start_on=start + timedelta(days=n % 70), availability={}, preferences={})
+                start_on=start + timedelta(days=n % 120), availability={}, preferences={})
             try:
                 enrollment, _ = enrollments.create_enrollment(ADMIN, request)
                 enrollments.confirm_enrollment(ADMIN, enrollment.id)
