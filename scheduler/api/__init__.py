@@ -9,6 +9,7 @@ from . import (
     appointments,
     audit,
     clinics,
+    disruptions,
     enrollments,
     feeds,
     ical,
@@ -24,7 +25,7 @@ from .headers import register_security_headers
 from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp, feeds.blp, jobs.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp]
 
 
 def register_api(app: Flask) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from flask import current_app, request
 
 from ..errors import Forbidden, Invalid
-from ..services import appointments, enrollments, feeds, practice, rule_store
+from ..services import appointments, disruptions, enrollments, feeds, practice, rule_store
 from ..services.access import READ, Principal
 from .auth import principal
 from .body import has_body, read_json
@@ -37,6 +37,7 @@ PATH_LOADERS: dict[str, Callable[[Principal, object], object]] = {
     "appointment_id": appointments.get_appointment,
     "protocol_id": rule_store.get_protocol,
     "feed_id": feeds.get_feed,
+    "disruption_id": disruptions.get_disruption,
     "code": rule_store.get_session_kind,
 }
 

@@ -30,6 +30,7 @@ from .inputs import (
 )
 from .placement import place_plan
 from .plan import PlacedSession, Plan, RescheduleResult
+from .repair import RepairJob, RepairResult, prescriber_covered, repair_plans
 from .reschedule import reschedule
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "Practice",
     "Preferences",
     "RescheduleResult",
+    "RepairJob",
+    "RepairResult",
     "Room",
     "SearchOptions",
     "Slot",
@@ -58,5 +61,7 @@ __all__ = [
     "format_hhmm",
     "parse_hhmm",
     "place_plan",
+    "prescriber_covered",
+    "repair_plans",
     "reschedule",
 ]

@@ -20,7 +20,7 @@ from .inputs import (
     SearchOptions,
 )
 from .localtime import LocalClock, LocalDay, to_seconds
-from .resources import KindSpec, Miss, ResourceFinder
+from .resources import KindSpec, Miss, ResourceFinder, merge_intervals, subtract_intervals
 
 
 class SearchLimit(Exception):
@@ -128,6 +128,13 @@ class Context:
         self.patient_key = ("patient", patient_id, 0)
         for busy in patient_busy:
             extra.add(self.patient_key, to_seconds(busy.start), to_seconds(busy.end))
+        for room in practice.rooms:  # a closed room is busy on every chair
+            for period in room.closed_periods:
+                for unit in range(room.capacity):
+                    extra.add(("room", room.id, unit), to_seconds(period.start),
+                              to_seconds(period.end))
+        self._closed = merge_intervals([(to_seconds(p.start), to_seconds(p.end))
+                                        for p in practice.clinic.closed_periods])
         excluded = [((a.resource_type, a.resource_id, a.unit), to_seconds(a.start),
                      to_seconds(a.end)) for a in exclude]
         self.occupancy = Occupancy(index, extra, excluded)
@@ -207,6 +214,10 @@ class Context:
             lo, hi = max(lo, a_lo), min(hi, a_hi)
             if lo < hi:
                 out.append((lo, hi))
+        if out and self._closed:
+            out = subtract_intervals(out, self._closed)
+            if not out:
+                return [], "closed"
         return out, "" if out else "availability"
 
     def fits(self, info: LocalDay, start: int, duration: int) -> str:

@@ -75,6 +75,20 @@ class BookingIndex:
         ends[lo:hi] = [end]
         self.count += 1
 
+    def discard(self, key: UnitKey, start: int, end: int) -> None:
+        """Free exactly [start, end) if it is held as one interval. An interval merged with
+        another (touching ones never are) stays busy: freeing too little is always safe."""
+        starts, ends = self._units.get(key, ([], []))
+        i = bisect_left(starts, start)
+        if i < len(starts) and starts[i] == start and ends[i] == end:
+            del starts[i]
+            del ends[i]
+
+    def discard_allocations(self, allocations: Iterable[Allocation]) -> None:
+        for a in allocations:
+            self.discard((a.resource_type, a.resource_id, a.unit), to_seconds(a.start),
+                         to_seconds(a.end))
+
     def add_allocations(self, allocations: Iterable[Allocation]) -> None:
         for a in allocations:
             self.add((a.resource_type, a.resource_id, a.unit), to_seconds(a.start),

@@ -61,6 +61,9 @@ class Clinic:
     """Weekday code -> opening windows in local minutes; a missing weekday is closed."""
     closures: frozenset[date] = frozenset()
     certifications: frozenset[str] = frozenset()
+    closed_periods: tuple[BusyInterval, ...] = ()
+    """Closed stretches shorter than whole days (or any, e.g. an open disruption's): no
+    session lies in them."""
 
     def __post_init__(self) -> None:
         for code, windows in self.hours.items():
@@ -75,6 +78,8 @@ class Room:
     capacity: int = 1
     """Chairs: the room's units are 0..capacity-1."""
     turnover_minutes: int = 0
+    closed_periods: tuple[BusyInterval, ...] = ()
+    """The room is out of use here (a broken pump): nothing holds it, turnover included."""
 
     def __post_init__(self) -> None:
         if self.capacity < 1 or self.turnover_minutes < 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .context import as_index
+from .context import Context, as_index
 from .explain import PlacementError
 from .inputs import Enrollment, Practice, SearchOptions
 from .localtime import to_seconds
@@ -35,10 +35,26 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
     if session_key not in keys:
         raise KeyError(f"no session {session_key!r} in the plan")
     moved = keys.index(session_key)
-    protocol = enrollment.protocol
-    phase_index = {p.name: i for i, p in enumerate(protocol.phases)}
     ctx = make_context(practice, enrollment, options, bookings=as_index(practice.bookings),
                        exclude=tuple(plan.allocations()))
+    steps = replan_steps(ctx, enrollment, plan, moved)
+    target = steps[moved]
+    target.keep = None
+    if start is not None:
+        target.exact = to_seconds(start)
+    else:
+        target.not_before = to_seconds(not_before)
+        target.near = None
+    return replan(ctx, plan, steps, moved, {session_key})
+
+
+def replan_steps(ctx: Context, enrollment: Enrollment, plan: Plan, first: int) -> list[Step]:
+    """The plan as steps: those before ``first`` stay; from ``first`` on each keeps its old
+    slot if it still holds, else goes as near its old start as it can, on its old resources
+    where they are free."""
+    protocol = enrollment.protocol
+    phase_index = {p.name: i for i, p in enumerate(protocol.phases)}
+    keys = [s.key for s in plan.sessions]
     # Open-ended phases stay inside until_days and the horizon; the horizon never evicts a
     # session already booked beyond it (it only bounds where sessions may move).
     open_days = [ctx.clock.local_date(to_seconds(s.start)) for s in plan.sessions
@@ -65,18 +81,19 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
                             if a.resource_type != "patient")
         old = Assignment(session.room_id, tuple(session.staff_ids), allocations)
         step.prefer = old
-        if len(steps) > moved:
+        if len(steps) >= first:
             step.keep = (begin, old)
             step.near = begin
         steps.append(step)
-    target = steps[moved]
-    if start is not None:
-        target.exact = to_seconds(start)
-    else:
-        target.not_before = to_seconds(not_before)
-        target.near = None
+    return steps
+
+
+def replan(ctx: Context, plan: Plan, steps: list[Step], first: int,
+           always_changed: set[str]) -> RescheduleResult:
+    """Search the steps from ``first`` on; report every session whose time or resources
+    changed (and those in ``always_changed``)."""
     fixed = [from_session(ctx, step, session)
-             for step, session in zip(steps[:moved], plan.sessions, strict=False)]
+             for step, session in zip(steps[:first], plan.sessions, strict=False)]
 
     def next_step(placed: list[Placed]) -> Step | None:
         return steps[len(placed)] if len(placed) < len(steps) else None
@@ -87,6 +104,5 @@ def reschedule(practice: Practice, enrollment: Enrollment, plan: Plan, session_k
     new_plan = to_plan(ctx, placed)
     changed = tuple(new for new, old in zip(new_plan.sessions, plan.sessions, strict=True)
                     if new.start != old.start or set(new.allocations) != set(old.allocations)
-                    or new.key == session_key)
+                    or new.key in always_changed)
     return RescheduleResult(new_plan, changed)
-

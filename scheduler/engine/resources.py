@@ -365,3 +365,8 @@ def _subtract(windows: list[tuple[int, int]], off: list[tuple[int, int]]):
         if cursor < we:
             out.append((cursor, we))
     return out
+
+
+# The interval helpers, shared with the day windows in ``context`` (clinic closed periods).
+merge_intervals = _merge
+subtract_intervals = _subtract

@@ -119,6 +119,8 @@ def window_for(ctx: Context, step: Step, placed: list[Placed]) -> Window:
         lo = max(lo, ctx.clock.local_date(step.exact))
     if hi is None:
         hi = lo + _days(ctx.options.earliest_date_search_days)
+    if step.near is not None:  # a session being moved stays as near its old day as it can
+        anchor = ctx.clock.local_date(step.near)
     if anchor is None or anchor < lo:
         anchor = lo
     if anchor > hi:

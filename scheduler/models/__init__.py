@@ -4,6 +4,7 @@ from .api_key import ROLES, ApiKey, api_key_clinics
 from .audit import AuditEntry
 from .booking import Allocation, Appointment, Enrollment
 from .clinic import Clinic
+from .disruption import Disruption
 from .feed import FEED_PRIVACY, FEED_SCOPES, Feed
 from .idempotency import IdempotencyRecord
 from .job_run import JOB_OUTCOMES, JobRun
@@ -14,7 +15,8 @@ from .staff import Shift, StaffMember, TimeOff
 
 __all__ = [
     "ROLES", "Allocation", "ApiKey",
-    "Appointment", "AuditEntry", "Clinic", "Enrollment", "IdempotencyRecord", "Patient",
+    "Appointment", "AuditEntry", "Clinic", "Disruption", "Enrollment", "IdempotencyRecord",
+    "Patient",
     "ProtocolRecord",
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",

@@ -84,6 +84,8 @@ class Appointment(Timestamped, db.Model):
     sequence: Mapped[int] = mapped_column(default=0)
     # Set by the overdue job: still booked long after its end, nobody checked the patient in.
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Why it was cancelled when the service did it (``disruption``); None when a person did.
+    cancel_reason: Mapped[str | None] = mapped_column(String(30), default=None)
 
     enrollment = relationship("Enrollment", back_populates="appointments")
 
@@ -113,6 +115,8 @@ class Allocation(db.Model):
         CheckConstraint(_in("resource_type", RESOURCE_TYPES), name="ck_allocations_resource_type"),
         CheckConstraint("unit >= 0", name="ck_allocations_unit_nonnegative"),
         CheckConstraint("starts_at < ends_at", name="ck_allocations_start_before_end"),
+        CheckConstraint("(appointment_id IS NULL) <> (disruption_id IS NULL)",
+                        name="ck_allocations_one_owner"),
         Index("ix_allocations_resource_time", "resource_type", "resource_id", "starts_at"),
         ExcludeConstraint(
             ("resource_type", "="),
@@ -126,8 +130,12 @@ class Allocation(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(
+    appointment_id: Mapped[int | None] = mapped_column(
         ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    # A slot held by an open disruption proposal (no appointment yet): see models.disruption.
+    disruption_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disruptions.id", ondelete="CASCADE"), index=True
     )
     resource_type: Mapped[str] = mapped_column(String(10))
     resource_id: Mapped[int] = mapped_column()
@@ -137,3 +145,4 @@ class Allocation(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
     appointment = relationship("Appointment", back_populates="allocations")
+    disruption = relationship("Disruption", back_populates="holds")

@@ -20,5 +20,8 @@ class Clinic(Timestamped, SoftDeleted, db.Model):
     hours: Mapped[dict] = mapped_column(JSONDoc, default=dict)
     closures: Mapped[list] = mapped_column(JSONDoc, default=list)
     certifications: Mapped[list] = mapped_column(JSONDoc, default=list)
+    # Closed stretches shorter than whole days (clinics) or of any length (rooms), as
+    # [{"start", "end", "reason"}] with ISO instants; the engine keeps sessions out of them.
+    closed_periods: Mapped[list] = mapped_column(JSONDoc, default=list)
 
     rooms = relationship("Room", back_populates="clinic", lazy="raise_on_sql")

@@ -22,5 +22,8 @@ class Room(Timestamped, SoftDeleted, db.Model):
     features: Mapped[list] = mapped_column(JSONDoc, default=list)
     capacity: Mapped[int] = mapped_column(default=1)
     turnover_minutes: Mapped[int] = mapped_column(default=0)
+    # Closed stretches shorter than whole days (clinics) or of any length (rooms), as
+    # [{"start", "end", "reason"}] with ISO instants; the engine keeps sessions out of them.
+    closed_periods: Mapped[list] = mapped_column(JSONDoc, default=list)
 
     clinic = relationship("Clinic", back_populates="rooms")

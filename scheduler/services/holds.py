@@ -1,4 +1,5 @@
-"""Holds that run out: a placed plan nobody confirmed in time gives its slots back."""
+"""Holds that run out: a placed plan or a disruption proposal nobody confirmed in time gives
+its slots back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Enrollment
+from ..models import Disruption, Enrollment
+from ..models.disruption import PROPOSED
 from ..models.status import CANCELLED, EXPIRED, HELD
 from .lifecycle import transition
 from .transaction import atomic
@@ -29,6 +31,28 @@ def release_expired_holds(now: datetime) -> int:
         expire(enrollment)
     if expired:
         db.session.flush()
+    return len(expired) + release_expired_proposals(now)
+
+
+def release_disruption(disruption: Disruption, status: str, now: datetime) -> None:
+    """A disruption proposal gives back the slots it held (discarded, expired or applied)."""
+    for hold in list(disruption.holds):
+        db.session.delete(hold)
+    disruption.status = status
+    disruption.resolved_at = now
+    if status != EXPIRED:
+        disruption.hold_expires_at = None
+    db.session.flush()
+
+
+def release_expired_proposals(now: datetime) -> int:
+    """Disruption proposals nobody applied in time: their held slots are free again."""
+    expired = list(db.session.scalars(
+        select(Disruption).where(Disruption.status == PROPOSED,
+                                 Disruption.hold_expires_at <= now)
+        .with_for_update(skip_locked=True)))
+    for disruption in expired:
+        release_disruption(disruption, EXPIRED, now)
     return len(expired)
 
 

@@ -127,11 +127,20 @@ def open_calendar(clinic: Clinic, rules: tuple[Protocol, dict[str, SessionKind]]
 
     ``now`` is the moment of the request (a job passes its run time); by default the clock's.
     """
-    lock_clinic_calendar(clinic.id)
-    now = now or utcnow()
-    holds.release_expired_holds(now)
+    now = lock_calendars([clinic.id], now)
     protocol, kinds = rules
     return Calendar(clinic, protocol, kinds, now)
+
+
+def lock_calendars(clinic_ids, now: datetime | None = None) -> datetime:
+    """Step 1 for one clinic or several (a disruption may reach more than one): their
+    calendars locked in id order, so two callers never wait on each other in a circle; expired
+    holds freed. Returns the moment of the request."""
+    for clinic_id in sorted(set(clinic_ids)):
+        lock_clinic_calendar(clinic_id)
+    now = now or utcnow()
+    holds.release_expired_holds(now)
+    return now
 
 
 def store_new(enrollment: Enrollment, sessions: Iterable[PlacedSession],

@@ -73,7 +73,7 @@ def update_clinic(who: Principal, clinic_id: int, data: dict) -> Clinic:
         lock_clinic_calendar(clinic_id)
         for key, value in _dated(data).items():
             setattr(clinic, key, value)
-        if {"hours", "closures", "timezone"} & set(data):
+        if {"hours", "closures", "timezone", "closed_periods"} & set(data):
             _refuse_if_booked(who, [a for a in _live_appointments(
                 Appointment.clinic_id == clinic_id, limit=None)
                 if not _inside_opening(a, clinic)], f"clinic {clinic_id}",
@@ -107,7 +107,22 @@ def _dated(data: dict) -> dict:
     for key in ("certifications",):
         if key in out and out[key] is not None:
             out[key] = _dedupe(out[key])
+    if out.get("closed_periods") is not None:
+        out["closed_periods"] = stored_periods(out["closed_periods"])
     return out
+
+
+def stored_periods(periods: list[dict]) -> list[dict]:
+    """Closed periods as stored: UTC instants in ISO form, in time order."""
+    rows = [{"start": p["start"].astimezone(UTC).isoformat(),
+             "end": p["end"].astimezone(UTC).isoformat(), "reason": p.get("reason", "")}
+            for p in periods]
+    return sorted(rows, key=lambda p: (p["start"], p["end"]))
+
+
+def _in_closed_period(start: datetime, end: datetime, periods: list[dict] | None) -> bool:
+    return any(datetime.fromisoformat(p["start"]) < end and start < datetime.fromisoformat(p["end"])
+               for p in periods or ())
 
 
 def _dedupe(values):
@@ -135,7 +150,7 @@ def create_room(who: Principal, clinic_id: int, data: dict) -> Room:
     who.require(CONFIGURE)
     with atomic():
         get_clinic(who, clinic_id)
-        data = dict(data)
+        data = _dated(dict(data))
         data["features"] = _dedupe(data.get("features", []))
         room = Room(clinic_id=clinic_id, **data)
         db.session.add(room)
@@ -147,6 +162,7 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
     with atomic():
         room = get_room(who, room_id)
         lock_clinic_calendar(room.clinic_id)
+        data = _dated(data)
         if "features" in data:
             data = {**data, "features": _dedupe(data["features"])}
         if "capacity" in data and data["capacity"] < room.capacity:
@@ -159,6 +175,12 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
                        if not set(_kind(a, pinned).room_features) <= set(room.features)]
             _refuse_if_booked(who, missing, f"room {room_id}",
                               verb="remove a feature booked sessions need from")
+        if "closed_periods" in data:
+            closed = [a for a in _live_appointments(_uses("room", room_id), limit=None)
+                      if any(_in_closed_period(x.starts_at, x.ends_at, room.closed_periods)
+                             for x in a.allocations if x.resource_type == "room"
+                             and x.resource_id == room_id)]
+            _refuse_if_booked(who, closed, f"room {room_id}", verb="close")
     return room
 
 
@@ -468,6 +490,8 @@ def _inside_opening(appt: Appointment, clinic: Clinic) -> bool:
     start, end = _local(appt.starts_at, clinic.timezone), _local(appt.ends_at, clinic.timezone)
     if start.date().isoformat() in (clinic.closures or []) or start.date() != end.date():
         return False
+    if _in_closed_period(appt.starts_at, appt.ends_at, clinic.closed_periods):
+        return False
     day = WEEKDAYS[start.weekday()]
     begin, finish = start.strftime("%H:%M"), end.strftime("%H:%M")
     return any(w[0] <= begin and finish <= w[1] for w in (clinic.hours or {}).get(day, []))
@@ -512,14 +536,22 @@ def _refuse_if_booked(who: Principal, appointments: list[Appointment], what: str
     if not appointments:
         return
     visible = [a for a in appointments if who.sees(a.clinic_id)]
+    # Absences, closures and lost room features over bookings are disruptions: proposed with
+    # their re-plan and applied all or nothing (SPEC 8).
+    hint = "" if verb == "delete" else (
+        "; to make the change and re-plan them in one step, propose it with "
+        "POST /api/v1/disruptions")
     if not visible:
         # The wall holds in error messages too: say that, not which.
-        raise Conflict(f"cannot {verb} {what}: it has future appointments at another clinic")
+        raise Conflict(f"cannot {verb} {what}: it has future appointments at another "
+                       f"clinic{hint}", details={"disruptions": "POST /api/v1/disruptions"}
+                       if hint else None)
     first = visible[0]
     raise Conflict(
         f"cannot {verb} {what}: it has future appointments (first: #{first.id} at "
-        f"{first.starts_at.isoformat()}); cancel or move them first",
-        details={"appointment_ids": [a.id for a in visible]},
+        f"{first.starts_at.isoformat()}); cancel or move them first{hint}",
+        details={"appointment_ids": [a.id for a in visible],
+                 **({"disruptions": "POST /api/v1/disruptions"} if hint else {})},
     )
 
 

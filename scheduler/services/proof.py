@@ -27,15 +27,22 @@ log = logging.getLogger(__name__)
 def prove(protocol: Protocol, kinds: dict[str, SessionKind], sessions: Sequence[PlacedSession],
           clinic: Clinic, *, complete: bool, horizon_end: date | None = None) -> None:
     """The evaluator re-checks what the engine placed; a violation is our bug, not a conflict."""
-    violations = evaluate(protocol, kinds, sessions, tz=ZoneInfo(clinic.timezone),
-                          clinic_certifications=frozenset(clinic.certifications or []),
-                          complete=complete, horizon_end=horizon_end)
+    violations = violations_of(protocol, kinds, sessions, clinic, complete=complete,
+                               horizon_end=horizon_end)
     if violations:
         log.error("engine produced a plan that breaks its rules (protocol %s, clinic %s): %s; "
                   "sessions: %s", protocol.code, clinic.id, violations,
                   [(s.key, s.start.isoformat(), s.end.isoformat()) for s in sessions])
         raise InternalFault(f"the engine placed a plan that breaks {len(violations)} rule(s) "
                             f"of protocol {protocol.code!r}")
+
+
+def violations_of(protocol: Protocol, kinds: dict[str, SessionKind],
+                  sessions: Sequence[PlacedSession], clinic: Clinic, *, complete: bool,
+                  horizon_end: date | None = None) -> list[Violation]:
+    return evaluate(protocol, kinds, sessions, tz=ZoneInfo(clinic.timezone),
+                    clinic_certifications=frozenset(clinic.certifications or []),
+                    complete=complete, horizon_end=horizon_end)
 
 
 def plan_violations(enrollment: Enrollment, protocol: Protocol | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +11,8 @@ from sqlalchemy import and_, or_, select
 
 from .. import engine
 from ..extensions import db
-from ..models import Allocation, Appointment, Clinic, Room, Shift, StaffMember
+from ..models import Allocation, Appointment, Clinic, Disruption, Room, Shift, StaffMember
+from ..models.disruption import PROPOSED, ROOM_CLOSURE, STAFF_ABSENCE
 from ..rules.model import Protocol, SessionKind
 from ..rules.routes import ROUTES
 
@@ -24,7 +27,14 @@ def _minutes(value: str | time) -> int:
     return engine.parse_hhmm(value)
 
 
-def clinic_input(clinic: Clinic) -> engine.Clinic:
+def closed_periods(stored: list | None) -> tuple[engine.BusyInterval, ...]:
+    """``closed_periods`` as stored on a clinic or room (ISO instants) for the engine."""
+    return tuple(engine.BusyInterval(datetime.fromisoformat(p["start"]),
+                                     datetime.fromisoformat(p["end"])) for p in stored or ())
+
+
+def clinic_input(clinic: Clinic, removed: Removed | None = None) -> engine.Clinic:
+    extra = removed.clinics.get(clinic.id, ()) if removed else ()
     return engine.Clinic(
         id=clinic.id,
         timezone=clinic.timezone,
@@ -32,10 +42,12 @@ def clinic_input(clinic: Clinic) -> engine.Clinic:
                for day, windows in (clinic.hours or {}).items()},
         closures=frozenset(date.fromisoformat(d) for d in clinic.closures or []),
         certifications=frozenset(clinic.certifications or []),
+        closed_periods=closed_periods(clinic.closed_periods) + tuple(extra),
     )
 
 
-def staff_input(member: StaffMember) -> engine.StaffMember:
+def staff_input(member: StaffMember, removed: Removed | None = None) -> engine.StaffMember:
+    extra = removed.staff.get(member.id, ()) if removed else ()
     return engine.StaffMember(
         id=member.id,
         roles=frozenset(member.roles),
@@ -43,17 +55,58 @@ def staff_input(member: StaffMember) -> engine.StaffMember:
         shifts=tuple(engine.Shift(clinic_id=s.clinic_id, weekday=s.weekday,
                                   start=_minutes(s.start), end=_minutes(s.end))
                      for s in member.shifts),
-        time_off=tuple(engine.TimeOff(start=t.start, end=t.end) for t in member.time_off),
+        time_off=tuple(engine.TimeOff(start=t.start, end=t.end) for t in member.time_off)
+        + tuple(engine.TimeOff(start=p.start, end=p.end) for p in extra),
     )
+
+
+def room_input(room: Room, removed: Removed | None = None) -> engine.Room:
+    extra = removed.rooms.get(room.id, ()) if removed else ()
+    return engine.Room(id=room.id, features=frozenset(room.features), capacity=room.capacity,
+                       turnover_minutes=room.turnover_minutes,
+                       closed_periods=closed_periods(room.closed_periods) + tuple(extra))
+
+
+@dataclass
+class Removed:
+    """What open disruption proposals take away (SPEC 8: new placements already avoid it)."""
+
+    staff: dict[int, list[engine.BusyInterval]] = field(default_factory=dict)
+    rooms: dict[int, list[engine.BusyInterval]] = field(default_factory=dict)
+    clinics: dict[int, list[engine.BusyInterval]] = field(default_factory=dict)
+
+
+def removed_by_proposals(window_start: datetime, window_end: datetime,
+                         now: datetime | None = None) -> Removed:
+    removed = Removed()
+    now = now or datetime.now(UTC)
+    query = select(Disruption).where(
+        Disruption.status == PROPOSED, Disruption.starts_at < window_end,
+        Disruption.ends_at > window_start,
+        or_(Disruption.hold_expires_at.is_(None), Disruption.hold_expires_at > now))
+    for d in db.session.scalars(query):
+        period = engine.BusyInterval(d.starts_at, d.ends_at)
+        if d.kind == STAFF_ABSENCE:
+            removed.staff.setdefault(d.staff_id, []).append(period)
+        elif d.kind == ROOM_CLOSURE:
+            removed.rooms.setdefault(d.room_id, []).append(period)
+        else:
+            removed.clinics.setdefault(d.clinic_id, []).append(period)
+    return removed
 
 
 def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: int | None,
                  window_start: datetime, window_end: datetime,
-                 ignore_appointment_ids: frozenset[int] = frozenset()) -> engine.Practice:
+                 ignore_appointment_ids: frozenset[int] = frozenset(),
+                 removed: Removed | None = None,
+                 patient_ids: Sequence[int] = ()) -> engine.Practice:
     """The clinic's rooms, staff and every active allocation that could collide in the window.
 
     Staff allocations are loaded across all clinics: a person who also works elsewhere cannot be
-    in two places. The patient's own allocations come along so they are never double-booked.
+    in two places. The patient's own allocations (or those of ``patient_ids``, for a batch) come
+    along so they are never double-booked. Slots held by open disruption proposals are
+    allocations like any other; what the proposals take away (``removed``, by default read
+    from the open proposals) is closed or absent here.
     """
     rooms = list(db.session.scalars(
         select(Room).where(Room.clinic_id == clinic.id, Room.deleted_at.is_(None))
@@ -70,9 +123,10 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
     if staff:
         resources.append(and_(Allocation.resource_type == "staff",
                               Allocation.resource_id.in_([s.id for s in staff])))
-    if patient_id is not None:
+    patients = sorted({*patient_ids, *(() if patient_id is None else (patient_id,))})
+    if patients:
         resources.append(and_(Allocation.resource_type == "patient",
-                              Allocation.resource_id == patient_id))
+                              Allocation.resource_id.in_(patients)))
     bookings: list[engine.Allocation] = []
     if resources:
         query = (select(Allocation.resource_type, Allocation.resource_id, Allocation.unit,
@@ -80,13 +134,15 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
                  .where(Allocation.active.is_(True), or_(*resources),
                         Allocation.starts_at < window_end, Allocation.ends_at > window_start))
         if ignore_appointment_ids:
-            query = query.where(Allocation.appointment_id.not_in(ignore_appointment_ids))
+            query = query.where(or_(Allocation.appointment_id.is_(None),
+                                    Allocation.appointment_id.not_in(ignore_appointment_ids)))
         bookings = [engine.Allocation(*row) for row in db.session.execute(query)]
+    if removed is None:
+        removed = removed_by_proposals(window_start, window_end)
     return engine.Practice(
-        clinic=clinic_input(clinic),
-        rooms=tuple(engine.Room(id=r.id, features=frozenset(r.features), capacity=r.capacity,
-                                turnover_minutes=r.turnover_minutes) for r in rooms),
-        staff=tuple(staff_input(s) for s in staff),
+        clinic=clinic_input(clinic, removed),
+        rooms=tuple(room_input(r, removed) for r in rooms),
+        staff=tuple(staff_input(s, removed) for s in staff),
         kinds=kinds,
         routes=ROUTES,
         bookings=tuple(bookings),

@@ -67,6 +67,8 @@ class AppointmentOut(StrictSchema):
     sequence = fields.Integer()
     overdue_at = fields.DateTime(allow_none=True, metadata={
         "description": "set when still booked long after its end (no check-in)"})
+    cancel_reason = fields.String(allow_none=True, metadata={
+        "description": "set when the service cancelled it, e.g. 'disruption'"})
     allocations = fields.Method("_resource_allocations", metadata={
         "description": "rooms and staff held, over which minutes (SPEC: room|staff)"})
     updated_at = fields.DateTime()

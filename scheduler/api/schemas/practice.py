@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from .common import (
     HHMM,
@@ -22,12 +22,31 @@ from .common import (
 )
 
 
+class ClosedPeriodSchema(StrictSchema):
+    """A stretch a clinic or room is closed, e.g. a broken pump or a half-day closure."""
+
+    start = AwareDateTime(required=True)
+    end = AwareDateTime(required=True)
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        if "start" in data and "end" in data and data["end"] <= data["start"]:
+            raise ValidationError("must be after start", field_name="end")
+
+
+def closed_periods_field(**kwargs):
+    return fields.List(fields.Nested(ClosedPeriodSchema), validate=validate.Length(max=500),
+                       **kwargs)
+
+
 class ClinicIn(StrictSchema):
     name = name_field(required=True)
     timezone = TimeZoneName(required=True)
     hours = WeeklyHours(load_default=dict)
     closures = fields.List(CalendarDate(), load_default=list)
     certifications = string_set(load_default=list)
+    closed_periods = closed_periods_field(load_default=list)
 
 
 class ClinicPatch(StrictSchema):
@@ -36,6 +55,7 @@ class ClinicPatch(StrictSchema):
     hours = WeeklyHours()
     closures = fields.List(CalendarDate())
     certifications = string_set()
+    closed_periods = closed_periods_field()
 
 
 class ClinicOut(StrictSchema):
@@ -45,6 +65,7 @@ class ClinicOut(StrictSchema):
     hours = fields.Dict()
     closures = fields.List(fields.String())
     certifications = fields.List(fields.String())
+    closed_periods = fields.List(fields.Dict())
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -54,6 +75,7 @@ class RoomIn(StrictSchema):
     features = string_set(load_default=list)
     capacity = Integer(load_default=1, validate=validate.Range(min=1, max=100))
     turnover_minutes = Integer(load_default=0, validate=validate.Range(min=0, max=240))
+    closed_periods = closed_periods_field(load_default=list)
 
 
 class RoomPatch(StrictSchema):
@@ -61,6 +83,7 @@ class RoomPatch(StrictSchema):
     features = string_set()
     capacity = Integer(validate=validate.Range(min=1, max=100))
     turnover_minutes = Integer(validate=validate.Range(min=0, max=240))
+    closed_periods = closed_periods_field()
 
 
 class RoomOut(StrictSchema):
@@ -70,6 +93,7 @@ class RoomOut(StrictSchema):
     features = fields.List(fields.String())
     capacity = fields.Integer()
     turnover_minutes = fields.Integer()
+    closed_periods = fields.List(fields.Dict())
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
