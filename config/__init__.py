@@ -24,6 +24,8 @@ class Config:
     HOLD_MINUTES = int(os.environ.get("REGIMEN_HOLD_MINUTES", "15"))
     # How far ahead open-ended (until_days) phases are placed.
     HORIZON_DAYS = int(os.environ.get("REGIMEN_HORIZON_DAYS", "90"))
+    # Check-in opens this many minutes before an appointment's start (SPEC 4).
+    CHECKIN_EARLY_MINUTES = int(os.environ.get("REGIMEN_CHECKIN_EARLY_MINUTES", "120"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
     # Base URL used to build absolute feed URLs; defaults to the request's host.

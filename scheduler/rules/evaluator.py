@@ -140,7 +140,7 @@ class _Plan:
         self.labels: dict[str, str] = {}
         for phase, items in self.parents.items():
             for number, s in enumerate(items, 1):
-                self.labels[s.key] = f"{phase} #{number}"
+                self.labels[s.key] = _key_label(s.key, phase) or f"{phase} #{number}"
         for s in self.follow_ups:
             parent = self.by_key.get(s.follow_up_of)
             if parent is not None and parent.key in self.labels:
@@ -171,6 +171,14 @@ class _Plan:
     def is_dose(self, s: SessionInstance) -> bool:
         kind = self.kinds.get(s.kind)
         return kind is not None and gives_dose(kind)
+
+
+def _key_label(key: str, phase: str) -> str | None:
+    """``induction#6`` reads "induction #6": a plan's sessions keep the number of their key
+    (stable across moves and cancellations), so words and data never number them apart."""
+    prefix = f"{phase}#"
+    number = key[len(prefix):] if key.startswith(prefix) else ""
+    return f"{phase} #{number}" if number.isdigit() else None
 
 
 def _days(n: float) -> str:
@@ -278,9 +286,9 @@ def _gaps(phase: Phase, parents: list[SessionInstance], plan: _Plan) -> Iterator
     gap = phase.gap_days
     if gap is None:
         return
-    for number, (a, b) in enumerate(zip(parents, parents[1:]), 1):
+    for a, b in zip(parents, parents[1:]):
         apart = (plan.day(b) - plan.day(a)).days
-        where = f"{phase.name} #{number} → #{number + 1}: {_days(apart)} apart"
+        where = f"{plan.label(a)} → {plan.label(b)}: {_days(apart)} apart"
         yield from _outside(apart, gap.min, gap.max, ("gap_days.min", "gap_days.max"),
                             f"{where}, ", (a.key, b.key), phase.name, _days)
 

@@ -38,6 +38,7 @@ from ..models import (
 from ..models.types import utcnow
 from ..rules.evaluator import SessionInstance, evaluate
 from ..rules.model import Protocol, SessionKind
+from ..rules.wording import quantity
 from . import rule_store, snapshot
 from .access import BOOK, READ, Principal
 from .lifecycle import LIVE, transition
@@ -538,6 +539,8 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
             db.session.execute(select(Enrollment.id).where(Enrollment.id == appt.enrollment_id)
                                .with_for_update())
         db.session.refresh(appt, with_for_update=True)
+        if action == "checked_in" and appt.status == "booked":
+            _refuse_early_check_in(appt)
         transition(appt, action)
         if action == "cancelled":
             # A follow-up exists for its dose: it goes with it (therapy after a no-show stays).
@@ -546,6 +549,20 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
                     transition(follow, "cancelled")
         warnings = _plan_warnings(appt) if action == "cancelled" else []
     return appt, warnings
+
+
+def _refuse_early_check_in(appt: Appointment) -> None:
+    """A check-in months ahead is a slip of the finger: it opens a configured time before."""
+    early = timedelta(minutes=current_app.config["CHECKIN_EARLY_MINUTES"])
+    zone = ZoneInfo(db.session.get(Clinic, appt.clinic_id).timezone)
+    opens_at = (appt.starts_at - early).astimezone(zone)
+    if utcnow() < opens_at:
+        raise Conflict(
+            f"too early to check in: check-in opens "
+            f"{quantity(early.total_seconds() / 60, 'minute')} before the appointment, at "
+            f"{opens_at:%H:%M} on {opens_at:%a %Y-%m-%d} (clinic time)",
+            details={"reason": "check_in_too_early", "opens_at": opens_at.isoformat(),
+                     "status": appt.status})
 
 
 def _follow_ups_of(appt: Appointment) -> list[Appointment]:

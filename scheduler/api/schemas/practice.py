@@ -134,7 +134,8 @@ class PatientPreferences(StrictSchema):
 
 class PatientIn(StrictSchema):
     name = name_field(required=True)
-    clinic_id = fields.Integer(required=True, strict=True)
+    clinic_id = fields.Integer(strict=True, metadata={
+        "description": "home clinic; a key scoped to exactly one clinic may leave it out"})
     external_id = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
     email = fields.Email(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)

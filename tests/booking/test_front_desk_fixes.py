@@ -1,0 +1,97 @@
+"""What a new user ran into at the front desk (issue 15): each fixed at its root."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+import time_machine
+
+
+@pytest.fixture
+def booked(api, patient, enroll):
+    plan = enroll(patient["id"])
+    return api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+
+
+# ---------------------------------------------------------------- check-in window
+
+@pytest.mark.parametrize(("minutes_before", "expect"), [(121, 409), (120, 200), (5, 200)])
+def test_check_in_opens_two_hours_before_the_start(api, booked, minutes_before, expect):
+    appt = booked["appointments"][1]
+    starts = datetime.fromisoformat(appt["start"])
+    with time_machine.travel(starts - timedelta(minutes=minutes_before), tick=False):
+        response = api.post(f"/appointments/{appt['id']}/check-in", expect=expect)
+    if expect == 409:
+        details = response["error"]["details"]
+        assert details["reason"] == "check_in_too_early"
+        assert datetime.fromisoformat(details["opens_at"]) == starts - timedelta(minutes=120)
+        assert api.get(f"/appointments/{appt['id']}")["status"] == "booked"
+    else:
+        assert response["status"] == "checked_in"
+
+
+def test_check_in_months_ahead_is_refused(api, booked):
+    appt = booked["appointments"][-1]
+    api.post(f"/appointments/{appt['id']}/check-in", expect=409)
+
+
+def test_check_in_window_is_configuration(app, api, booked):
+    appt = booked["appointments"][1]
+    starts = datetime.fromisoformat(appt["start"])
+    app.config["CHECKIN_EARLY_MINUTES"] = 300
+    try:
+        with time_machine.travel(starts - timedelta(minutes=299), tick=False):
+            api.post(f"/appointments/{appt['id']}/check-in", expect=200)
+    finally:
+        app.config["CHECKIN_EARLY_MINUTES"] = 120
+
+
+# ---------------------------------------------------------------- one numbering
+
+def _day(appt):
+    return datetime.fromisoformat(appt["start"]).date()
+
+
+def test_cancel_warnings_and_impact_number_sessions_as_their_keys(api, practice, booked):
+    by_key = {a["key"]: a for a in booked["appointments"]}
+    # Cancel the induction whose neighbours lie furthest apart, then propose a gap_days.max
+    # that this widened gap breaks: the report must name the neighbours by their keys.
+    span = {n: (_day(by_key[f"induction#{n + 1}"]) - _day(by_key[f"induction#{n - 1}"])).days
+            for n in range(2, 6)}
+    n = max(span, key=span.get)
+    cancelled = api.post(f"/appointments/{by_key[f'induction#{n}']['id']}/cancel", expect=200)
+    assert cancelled["plan_warnings"], cancelled
+    protocol_id = practice.protocols["iv-depression"]
+    proposal = api.get(f"/protocols/{protocol_id}")
+    for key in ("id", "version", "current_version", "versions", "session_kinds", "created_at"):
+        proposal.pop(key)
+    induction = next(p for p in proposal["phases"] if p["name"] == "induction")
+    induction["gap_days"] = {"min": 1, "target": 1, "max": span[n] - 1}
+    report = api.post(f"/protocols/{protocol_id}/impact", proposal, expect=200)
+    [affected] = report["affected"]
+    gaps = [v for v in affected["violations"] if v["rule"] == "gap_days.max"]
+    for gap in gaps:
+        first, second = (k for k, a in by_key.items() if a["id"] in gap["appointment_ids"])
+        assert gap["message"].startswith(
+            f"{first.replace('#', ' #')} → {second.replace('#', ' #')}:"), gap
+    assert any(g["message"].startswith(f"induction #{n - 1} → induction #{n + 1}")
+               for g in gaps), gaps
+
+
+# ---------------------------------------------------------------- patient's home clinic
+
+def test_a_key_of_one_clinic_may_leave_out_the_patients_clinic(client, keys, practice):
+    desk = keys("front_desk", clinics=[practice.clinic])
+    response = client.post("/api/v1/patients", json={"name": "Grace H."}, headers=desk)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["clinic_id"] == practice.clinic
+
+
+def test_a_key_of_several_clinics_must_name_it(client, keys, api, practice):
+    other = api.post("/clinics", {"name": "Other", "timezone": "UTC", "hours": {}})
+    for headers in (keys("front_desk", clinics=[practice.clinic, other["id"]]), keys("admin")):
+        response = client.post("/api/v1/patients", json={"name": "Grace H."}, headers=headers)
+        assert response.status_code == 422, response.get_json()
+        assert "clinic_id" in json.dumps(response.get_json()["error"])
