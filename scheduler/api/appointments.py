@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from ..services import booking
+from ..services.appointment_view import clinic_time
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
     AppointmentOut,
@@ -62,5 +63,7 @@ for _path, _status in LIFECYCLE_ACTIONS.items():
 @blp.response(200, SlotsOut)
 def availability(args):
     slots = booking.availability(principal(), **args)
-    return {"slots": [{"start": s.start, "end": s.end, "room_id": s.room_id,
+    clinic_id = args["clinic_id"]
+    return {"slots": [{"start": clinic_time(s.start, clinic_id),
+                       "end": clinic_time(s.end, clinic_id), "room_id": s.room_id,
                        "staff_ids": list(s.staff_ids)} for s in slots]}

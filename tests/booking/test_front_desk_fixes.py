@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+
+NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
@@ -95,3 +98,53 @@ def test_a_key_of_several_clinics_must_name_it(client, keys, api, practice):
         response = client.post("/api/v1/patients", json={"name": "Grace H."}, headers=headers)
         assert response.status_code == 422, response.get_json()
         assert "clinic_id" in json.dumps(response.get_json()["error"])
+
+
+# ---------------------------------------------------------------- SPEC 4: how times read
+
+def _offset(text):
+    return datetime.fromisoformat(text).utcoffset()
+
+
+def test_times_carry_the_clinics_offset_and_allocations_their_names(api, practice, booked):
+    names = {r["id"]: r["name"] for r in api.get(f"/clinics/{practice.clinic}/rooms")}
+    names_staff = {s["id"]: s["name"] for s in api.get("/staff")}
+    for appt in booked["appointments"]:
+        start = datetime.fromisoformat(appt["start"])
+        assert start.utcoffset() == start.astimezone(NY).utcoffset()
+        assert _offset(appt["end"]) == datetime.fromisoformat(appt["end"]).astimezone(
+            NY).utcoffset()
+        for a in appt["allocations"]:
+            assert _offset(a["start"]) == datetime.fromisoformat(a["start"]).astimezone(
+                NY).utcoffset()
+            expected = (names if a["resource_type"] == "room" else names_staff)[a["resource_id"]]
+            assert a["name"] == expected
+    # Winter in New York: -05:00 (the plan starts 2027-02-01).
+    assert booked["appointments"][0]["start"].endswith("-05:00")
+
+
+def test_one_allocation_entry_per_resource_and_span(api, practice, booked):
+    for appt in booked["appointments"]:
+        spans = [(a["resource_type"], a["resource_id"], a["start"], a["end"])
+                 for a in appt["allocations"]]
+        assert len(spans) == len(set(spans)), appt["allocations"]
+        assert {a["resource_type"] for a in appt["allocations"]} <= {"room", "staff"}
+
+
+def test_a_nurse_held_one_to_one_then_shared_is_one_stretch(api, patient, enroll):
+    plan = enroll(patient["id"])
+    infusion = next(a for a in plan["appointments"] if a["session_kind"] == "iv_infusion")
+    staff = [a for a in infusion["allocations"] if a["resource_type"] == "staff"]
+    # Exclusive through setup (every unit), then one place: one entry, setup to recovery end.
+    [nurse] = staff
+    assert nurse["start"] == infusion["start"]
+    resources = {(a["resource_type"], a["resource_id"]) for a in infusion["allocations"]}
+    assert len(resources) == len(infusion["allocations"])
+    # 8.8 KB for a 10-appointment plan was the complaint; one entry per resource and span.
+    assert len(json.dumps(plan)) < 7500, len(json.dumps(plan))
+
+
+def test_availability_slots_carry_the_clinics_offset(api, practice):
+    slots = api.get(f"/availability?clinic_id={practice.clinic}&session_kind=iv_infusion"
+                    "&start=2027-07-05&end=2027-07-06")["slots"]
+    assert slots and all(s["start"].endswith("-04:00") for s in slots)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from marshmallow import ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
+from ...services import appointment_view
 from .common import (
     HHMM,
     WEEKDAY_CODES,
@@ -44,13 +45,23 @@ class EnrollmentIn(StrictSchema):
     preferences = fields.Nested(PreferencesIn, load_default=dict)
 
 
+class ClinicTime(fields.DateTime):
+    """An instant at the clinic's UTC offset at that instant (SPEC 4): ``10:00-05:00`` reads
+    as the clinic's 10:00. The serialised object names the clinic by ``clinic_id``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        clinic_id = obj["clinic_id"] if isinstance(obj, dict) else obj.clinic_id
+        return super()._serialize(appointment_view.clinic_time(value, clinic_id), attr, obj,
+                                  **kwargs)
+
+
 class AllocationOut(StrictSchema):
-    resource_type = fields.String()
+    resource_type = fields.String(metadata={"description": "room or staff"})
     resource_id = fields.Integer()
-    unit = fields.Integer()
-    start = fields.DateTime(attribute="starts_at")
-    end = fields.DateTime(attribute="ends_at")
-    active = fields.Boolean()
+    name = fields.String(allow_none=True, metadata={"description": "the room's or person's name"})
+    start = fields.DateTime(metadata={"description": "at the clinic's UTC offset"})
+    end = fields.DateTime(metadata={"description": "at the clinic's UTC offset"})
+    active = fields.Boolean(metadata={"description": "false once cancelled or missed"})
 
 
 class AppointmentOut(StrictSchema):
@@ -63,21 +74,19 @@ class AppointmentOut(StrictSchema):
     key = fields.String(allow_none=True, metadata={
         "description": "position in the plan, e.g. induction#3 or induction#3/follow_up"})
     follow_up_of = fields.Integer(attribute="follow_up_of_id", allow_none=True)
-    start = fields.DateTime(attribute="starts_at")
-    end = fields.DateTime(attribute="ends_at")
+    start = ClinicTime(attribute="starts_at")
+    end = ClinicTime(attribute="ends_at")
     status = fields.String()
     sequence = fields.Integer()
     overdue_at = fields.DateTime(allow_none=True, metadata={
         "description": "set when still booked long after its end (no check-in)"})
     allocations = fields.Method("_resource_allocations", metadata={
-        "description": "rooms and staff held, over which minutes (SPEC: room|staff)"})
+        "description": "rooms and staff held, one entry per resource and span (SPEC: "
+                       "room|staff, with the resource's name)"})
     updated_at = fields.DateTime()
 
     def _resource_allocations(self, appt):
-        # The patient's own allocation is how the database keeps one patient in one place;
-        # it is not a resource the calendar shows.
-        return AllocationOut(many=True).dump(
-            [a for a in appt.allocations if a.resource_type in ("room", "staff")])
+        return AllocationOut(many=True).dump(appointment_view.allocation_entries(appt))
 
 
 class EnrollmentOut(StrictSchema):
