@@ -316,8 +316,8 @@ def _attempt_placement(clinic, protocol, kinds, patient_id, request, horizon_end
     except engine.PlacementError as exc:
         if not explain:
             return None, window_end
-        explanation = exc.explanation.to_dict()
-        raise Conflict(f"no plan fits: {explanation['message']}",
+        explanation = exc.explanation.at_clinic(clinic.name, clinic.timezone).to_dict()
+        raise Conflict(explanation["message"],
                        details={"reason": "no_plan_fits", **explanation}) from None
     return plan, window_end
 
@@ -651,8 +651,8 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
         result = engine.reschedule(practice, engine_enr, engine_plan, appt.key, start=start,
                                    not_before=not_before)
     except engine.PlacementError as exc:
-        explanation = exc.explanation.to_dict()
-        raise Conflict(f"cannot move it: {explanation['message']}",
+        explanation = exc.explanation.at_clinic(clinic.name, clinic.timezone).to_dict()
+        raise Conflict(f"It cannot move there. {explanation['message']}",
                        details={"reason": "no_move_fits", **explanation}) from None
     _prove(protocol, kinds, result.plan.sessions, clinic, complete=False)
     by_key = {a.key: a for a in plan_appts}

@@ -148,3 +148,24 @@ def test_availability_slots_carry_the_clinics_offset(api, practice):
     slots = api.get(f"/availability?clinic_id={practice.clinic}&session_kind=iv_infusion"
                     "&start=2027-07-05&end=2027-07-06")["slots"]
     assert slots and all(s["start"].endswith("-04:00") for s in slots)
+
+
+# ---------------------------------------------------------------- 409s in a front desk's words
+
+def test_no_plan_fits_leads_with_the_cause_at_the_named_clinic(api, practice, patient):
+    six_days = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
+    api.call("PATCH", f"/clinics/{practice.clinic}", {"hours": six_days}, expect=200)
+    single = api.post("/protocols", {"code": "one-infusion", "name": "One infusion", "phases": [
+        {"name": "infusion", "session_kind": "iv_infusion", "count": 1}]})
+    error = api.post("/enrollments", {
+        "patient_id": patient["id"], "protocol_id": single["id"], "clinic_id": practice.clinic,
+        "start_on": "2027-02-01", "availability": {"weekdays": ["sat"]}}, expect=409)["error"]
+    message = error["message"]
+    assert message.startswith("No "), message
+    assert "No nurse is on shift at Test clinic on Saturdays." in message
+    assert "no plan fits" not in message.lower() and "plan:" not in message
+    details = error["details"]
+    assert details["reason"] == "no_plan_fits" and details["message"] == message
+    pairs = [(b["code"], b["detail"]) for b in details["blocking"]]
+    assert len(pairs) == len(set(pairs))
+    assert details["window"]["start"].endswith("-05:00")
