@@ -45,6 +45,8 @@ class Config:
     JOB_EXTEND_HORIZONS_SECONDS = int(
         os.environ.get("REGIMEN_JOB_EXTEND_HORIZONS_SECONDS", "3600"))
     JOB_FLAG_OVERDUE_SECONDS = int(os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_SECONDS", "300"))
+    JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS = int(
+        os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS", "3600"))
     # A booked appointment this long past its end without a check-in is flagged as overdue.
     OVERDUE_GRACE_MINUTES = int(os.environ.get("REGIMEN_OVERDUE_GRACE_MINUTES", "60"))
     # A run that starts this late (process paused, machine asleep) still runs, once.

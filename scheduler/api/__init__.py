@@ -14,6 +14,7 @@ from . import (
     ical,
     jobs,
     patients,
+    rems,
     rooms,
     rules,
     staff,
@@ -22,7 +23,7 @@ from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp, feeds.blp, jobs.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp, rems.blp]
 
 
 def register_api(app: Flask) -> None:

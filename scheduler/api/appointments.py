@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ..services import booking
+from ..services import booking, rems
 from ..services.appointment_view import clinic_time
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
@@ -8,7 +8,10 @@ from .schemas.booking import (
     AppointmentQuery,
     AvailabilityQuery,
     CancelledOut,
+    CompleteIn,
     MovedOut,
+    RemsFormIn,
+    RemsFormOut,
     RescheduleIn,
     SlotsOut,
 )
@@ -38,8 +41,8 @@ def reschedule(data, appointment_id):
 
 
 # Lifecycle actions: path → the status it leads to (the state machine lives in the service).
-LIFECYCLE_ACTIONS = {"cancel": "cancelled", "check-in": "checked_in", "complete": "completed",
-                     "no-show": "no_show"}
+# ``complete`` takes a body (monitoring times) and is registered on its own below.
+LIFECYCLE_ACTIONS = {"cancel": "cancelled", "check-in": "checked_in", "no-show": "no_show"}
 
 
 def _register_action(path: str, status: str) -> None:
@@ -56,6 +59,25 @@ def _register_action(path: str, status: str) -> None:
 
 for _path, _status in LIFECYCLE_ACTIONS.items():
     _register_action(_path, _status)
+
+
+@blp.route("/appointments/<int:appointment_id>/complete", methods=["POST"])
+@blp.arguments(CompleteIn)
+@blp.response(200, CancelledOut)
+def complete(data, appointment_id):
+    """Make the appointment completed; 409 if its status does not allow it, or if a dose
+    session's patient was discharged before the route's monitoring time (nothing changes)."""
+    appt, warnings = booking.change_status(principal(), appointment_id, "completed", **data)
+    appt.plan_warnings = warnings
+    return appt
+
+
+@blp.route("/appointments/<int:appointment_id>/rems-form", methods=["POST"])
+@blp.arguments(RemsFormIn)
+@blp.response(200, RemsFormOut)
+def submit_rems_form(data, appointment_id):
+    """Record the Patient Monitoring Form a completed dose session owes (SPEC 12)."""
+    return rems.submit_form(principal(), appointment_id, **data)
 
 
 @blp.route("/availability", methods=["GET"])

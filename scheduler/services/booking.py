@@ -39,7 +39,7 @@ from ..models.types import utcnow
 from ..rules.evaluator import SessionInstance, evaluate
 from ..rules.model import Protocol, SessionKind
 from ..rules.wording import quantity
-from . import rule_store, snapshot
+from . import rems, rule_store, snapshot
 from .access import BOOK, READ, Principal
 from .lifecycle import LIVE, transition
 from .pagination import Page, paginate
@@ -529,8 +529,13 @@ def flag_overdue(now: datetime, grace: timedelta) -> int:
 
 # ---------------------------------------------------------------- lifecycle
 
-def change_status(who: Principal, appointment_id: int, action: str) -> tuple[Appointment, list]:
-    """check-in, complete, no-show or cancel one appointment; returns it and plan warnings."""
+def change_status(who: Principal, appointment_id: int, action: str, *,
+                  dose_at: datetime | None = None,
+                  discharged_at: datetime | None = None) -> tuple[Appointment, list]:
+    """check-in, complete, no-show or cancel one appointment; returns it and plan warnings.
+
+    Completing a dose session may record when the dose was given and the patient left (the
+    route's monitoring rules, see ``rems``)."""
     who.require(BOOK)
     with atomic():
         appt = get_appointment(who, appointment_id)
@@ -541,7 +546,10 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
         db.session.refresh(appt, with_for_update=True)
         if action == "checked_in" and appt.status == "booked":
             _refuse_early_check_in(appt)
+            rems.refuse_unenrolled_check_in(appt)
         transition(appt, action)
+        if action == "completed":
+            rems.record_monitoring(appt, dose_at, discharged_at)
         if action == "cancelled":
             # A follow-up exists for its dose: it goes with it (therapy after a no-show stays).
             for follow in _follow_ups_of(appt):

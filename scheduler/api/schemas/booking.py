@@ -7,7 +7,8 @@ from datetime import date, datetime
 from marshmallow import ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
-from ...services import appointment_view
+from ...models.rems import FORM_STATUSES
+from ...services import appointment_view, rems
 from .common import (
     HHMM,
     WEEKDAY_CODES,
@@ -102,7 +103,13 @@ class EnrollmentOut(StrictSchema):
     availability = fields.Dict()
     preferences = fields.Dict()
     appointments = fields.List(fields.Nested(AppointmentOut))
+    warnings = fields.Method("_warnings", metadata={
+        "description": "what the plan still lacks, e.g. rems_enrollment_missing (SPEC 12): "
+                       "[{code, message, first_dose_on}]"})
     created_at = fields.DateTime()
+
+    def _warnings(self, enrollment):
+        return rems.enrollment_warnings(enrollment)
 
 
 class DateOrDateTime(fields.Field):
@@ -178,3 +185,41 @@ class SlotOut(StrictSchema):
 
 class SlotsOut(StrictSchema):
     slots = fields.List(fields.Nested(SlotOut))
+
+
+class CompleteIn(StrictSchema):
+    """Optional: a dose session of a route that requires monitoring records its times."""
+
+    dose_at = AwareDateTime(metadata={"description": "when the dose was given; default: the "
+                                                     "planned start of the dose segment"})
+    discharged_at = AwareDateTime(metadata={"description": "when the patient left; default: "
+                                                           "now"})
+
+
+class RemsFormIn(StrictSchema):
+    submitted_on = CalendarDate(metadata={"description": "default: today at the clinic"})
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                              metadata={"description": "the REMS submission's confirmation"})
+
+
+class RemsFormQuery(PageArgs):
+    clinic_id = fields.Integer()
+    status = DelimitedList(fields.String(validate=validate.OneOf(FORM_STATUSES)))
+
+
+class RemsFormOut(StrictSchema):
+    id = fields.Integer()
+    appointment_id = fields.Integer()
+    patient_id = fields.Integer()
+    clinic_id = fields.Integer()
+    session_on = fields.Date(metadata={"description": "the session's local date"})
+    due_on = fields.Date()
+    status = fields.Method("_status", metadata={"description": "due, overdue or submitted"})
+    dose_at = ClinicTime()
+    discharged_at = ClinicTime()
+    submitted_on = fields.Date(allow_none=True)
+    reference = fields.String(allow_none=True)
+    overdue_flagged_at = fields.DateTime(allow_none=True)
+
+    def _status(self, form):
+        return rems.form_status(form)

@@ -140,6 +140,8 @@ class PatientIn(StrictSchema):
     email = fields.Email(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences, load_default=dict)
+    rems_enrolled_on = CalendarDate(allow_none=True, metadata={
+        "description": "esketamine REMS patient enrollment date (SPEC 12)"})
 
 
 class PatientPatch(StrictSchema):
@@ -149,6 +151,7 @@ class PatientPatch(StrictSchema):
     email = fields.Email(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences)
+    rems_enrolled_on = CalendarDate(allow_none=True)
 
 
 class PatientOut(StrictSchema):
@@ -159,6 +162,7 @@ class PatientOut(StrictSchema):
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     preferences = fields.Dict()
+    rems_enrolled_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
