@@ -46,4 +46,4 @@ class MonitoringForm(Timestamped, db.Model):
     overdue_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     """Set once by the overdue job (which then announces it); never cleared."""
 
-    appointment = relationship("Appointment", lazy="joined")
+    appointment = relationship("Appointment")
