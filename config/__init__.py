@@ -38,6 +38,8 @@ class Config:
     # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted: the client address
     # (failed-authentication limits) is the one the nearest of them saw. 0: none, use the peer.
     PROXY_HOPS = int(os.environ.get("REGIMEN_PROXY_HOPS", "0"))
+    # Check-in opens this many minutes before an appointment's start (SPEC 4).
+    CHECKIN_EARLY_MINUTES = int(os.environ.get("REGIMEN_CHECKIN_EARLY_MINUTES", "120"))
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = 500
     # Base URL used to build absolute feed URLs; defaults to the request's host, except in
@@ -59,6 +61,8 @@ class Config:
     JOB_EXTEND_HORIZONS_SECONDS = int(
         os.environ.get("REGIMEN_JOB_EXTEND_HORIZONS_SECONDS", "3600"))
     JOB_FLAG_OVERDUE_SECONDS = int(os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_SECONDS", "300"))
+    JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS = int(
+        os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS", "3600"))
     # A booked appointment this long past its end without a check-in is flagged as overdue.
     OVERDUE_GRACE_MINUTES = int(os.environ.get("REGIMEN_OVERDUE_GRACE_MINUTES", "60"))
     # A run that starts this late (process paused, machine asleep) still runs, once.

@@ -15,6 +15,7 @@ from . import (
     ical,
     jobs,
     patients,
+    rems,
     rooms,
     rules,
     staff,
@@ -25,7 +26,8 @@ from .headers import register_security_headers
 from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp,
+              rems.blp]
 
 
 def register_api(app: Flask) -> None:

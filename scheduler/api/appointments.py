@@ -1,17 +1,21 @@
 from __future__ import annotations
 
-from ..models.status import CANCELLED, CHECKED_IN, COMPLETED, NO_SHOW
-from ..services import appointments, lifecycle
+from ..models.status import CANCELLED, CHECKED_IN, NO_SHOW
+from ..services import appointments, lifecycle, rems
 from ..services import availability as free_slots
 from ..services import reschedule as moves
 from ..services.access import BOOK
+from ..services.appointment_view import clinic_time
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
     AppointmentOut,
     AppointmentQuery,
     AvailabilityQuery,
     CancelledOut,
+    CompleteIn,
     MovedOut,
+    RemsFormIn,
+    RemsFormOut,
     RescheduleIn,
     SlotsOut,
 )
@@ -42,8 +46,8 @@ def reschedule(data, appointment_id):
 
 
 # Lifecycle actions: path → the status it leads to (the state machine lives in the service).
-LIFECYCLE_ACTIONS = {"cancel": CANCELLED, "check-in": CHECKED_IN, "complete": COMPLETED,
-                     "no-show": NO_SHOW}
+# ``complete`` takes a body (monitoring times) and is registered on its own below.
+LIFECYCLE_ACTIONS = {"cancel": CANCELLED, "check-in": CHECKED_IN, "no-show": NO_SHOW}
 
 
 def _register_action(path: str, status: str) -> None:
@@ -62,10 +66,31 @@ for _path, _status in LIFECYCLE_ACTIONS.items():
     _register_action(_path, _status)
 
 
+@blp.route("/appointments/<int:appointment_id>/complete", methods=["POST"])
+@blp.arguments(CompleteIn)
+@blp.response(200, CancelledOut)
+def complete(data, appointment_id):
+    """Make the appointment completed; 409 if its status does not allow it, or if a dose
+    session's patient was discharged before the route's monitoring time (nothing changes)."""
+    appt, warnings = lifecycle.change_status(principal(), appointment_id, "completed", **data)
+    appt.plan_warnings = warnings
+    return appt
+
+
+@blp.route("/appointments/<int:appointment_id>/rems-form", methods=["POST"])
+@blp.arguments(RemsFormIn)
+@blp.response(200, RemsFormOut)
+def submit_rems_form(data, appointment_id):
+    """Record the Patient Monitoring Form a completed dose session owes (SPEC 12)."""
+    return rems.submit_form(principal(), appointment_id, **data)
+
+
 @blp.route("/availability", methods=["GET"])
 @blp.arguments(AvailabilityQuery, location="query")
 @blp.response(200, SlotsOut)
 def availability(args):
     slots = free_slots.availability(principal(), **args)
-    return {"slots": [{"start": s.start, "end": s.end, "room_id": s.room_id,
+    clinic_id = args["clinic_id"]
+    return {"slots": [{"start": clinic_time(s.start, clinic_id),
+                       "end": clinic_time(s.end, clinic_id), "room_id": s.room_id,
                        "staff_ids": list(s.staff_ids)} for s in slots]}

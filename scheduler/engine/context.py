@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from scheduler.rules import codes
 from scheduler.rules.model import Protocol, Route, SessionKind
 
 from .index import BookingIndex, Occupancy, next_free
@@ -198,14 +199,16 @@ class Context:
                      use_availability: bool = True) -> tuple[list[tuple[int, int]], str]:
         """Where sessions may lie on the day: opening hours intersected with the patient's
         availability, as UTC windows; with the reason when there are none."""
-        if info.date in self.clinic.closures:
-            return [], "closed"
-        hours = self._hours.get(info.weekday)
-        if not hours:
-            return [], "closed"
+        # A day the patient cannot come is charged to that, whatever else holds that day: the
+        # explanation's causes are what blocked the days the patient could come.
         avail = self.availability if use_availability else Availability()
         if avail.weekdays is not None and info.weekday not in avail.weekdays:
-            return [], "availability"
+            return [], codes.AVAILABILITY
+        if info.date in self.clinic.closures:
+            return [], codes.CLOSURE
+        hours = self._hours.get(info.weekday)
+        if not hours:
+            return [], codes.CLOSED
         a_lo, a_hi = self.clock.window(info.date, avail.earliest or 0,
                                        1440 if avail.latest is None else avail.latest)
         out = []
@@ -217,8 +220,8 @@ class Context:
         if out and self._closed:
             out = subtract_intervals(out, self._closed)
             if not out:
-                return [], "closed"
-        return out, "" if out else "availability"
+                return [], codes.CLOSURE
+        return out, "" if out else codes.AVAILABILITY
 
     def fits(self, info: LocalDay, start: int, duration: int) -> str:
         """'' if a session at ``start`` lies inside the day's windows, else why not."""
@@ -229,7 +232,7 @@ class Context:
             return ""
         hours, _ = self.open_windows(info, use_availability=False)
         inside_hours = any(lo <= start and start + duration <= hi for lo, hi in hours)
-        return "availability" if inside_hours else "hours"
+        return codes.AVAILABILITY if inside_hours else codes.HOURS
 
     def _compute_day_starts(self, info: LocalDay, duration: int,
                             use_availability: bool) -> DayStarts:
@@ -245,7 +248,7 @@ class Context:
         if not starts:
             longest = max(hi - lo for lo, hi in
                           self.open_windows(info, use_availability=False)[0] or [(0, 0)])
-            return DayStarts([], "availability" if longest >= duration else "hours")
+            return DayStarts([], codes.AVAILABILITY if longest >= duration else codes.HOURS)
         return DayStarts(sorted(set(starts)), "")
 
     def bookable_start(self, spec: KindSpec, info: LocalDay, lo: int | None = None,

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
-from scheduler.rules.model import Phase, SessionKind
+from scheduler.rules import codes
+from scheduler.rules.model import WEEKDAYS, Phase, SessionKind
+from scheduler.rules.wording import quantity
 
 from .context import Context, Memo
 from .explain import Blocker, Explanation, PlacementError
@@ -91,29 +93,30 @@ def static_blockers(ctx: Context, kinds: list[SessionKind]) -> list[Blocker]:
         route = ctx.route(kind)
         if route is not None and route.required_certification \
                 and route.required_certification not in clinic.certifications:
-            out.append(Blocker("certification", route.required_certification, 1.0))
+            out.append(Blocker(codes.ROUTE_REQUIRED_CERTIFICATION,
+                               route.required_certification, 1.0))
         spec = ctx.spec(kind)
         if kind.needs_room and not spec.rooms:
-            out.append(Blocker("room_features", " and ".join(sorted(kind.room_features)), 1.0))
+            out.append(Blocker(codes.ROOM_FEATURES, " and ".join(sorted(kind.room_features)), 1.0))
         for need in spec.needs:
             if not need.candidates:
-                out.append(Blocker("staff_role", need.role, 1.0))
+                out.append(Blocker(codes.STAFF_ROLE, need.role, 1.0))
         if spec.prescriber_on_site and not ctx.finder.prescribers:
-            out.append(Blocker("staff_role", "prescriber", 1.0))
+            out.append(Blocker(codes.STAFF_ROLE, "prescriber", 1.0))
         if kind.duration_minutes > longest_open:
-            out.append(Blocker("too_long", "opening window", 1.0))
+            out.append(Blocker(codes.TOO_LONG, "opening window", 1.0))
         elif kind.duration_minutes > longest_available:
-            out.append(Blocker("too_long", "availability window of the patient", 1.0))
+            out.append(Blocker(codes.TOO_LONG, "availability window of the patient", 1.0))
     return out
 
 
 def protocol_kinds(ctx: Context) -> list[SessionKind]:
-    codes: list[str] = []
+    kind_codes: list[str] = []
     for phase in ctx.protocol.phases:
-        codes.append(phase.session_kind)
+        kind_codes.append(phase.session_kind)
         if phase.follow_up is not None:
-            codes.append(phase.follow_up.session_kind)
-    return [ctx.kind(code) for code in dict.fromkeys(codes)]
+            kind_codes.append(phase.follow_up.session_kind)
+    return [ctx.kind(code) for code in dict.fromkeys(kind_codes)]
 
 
 def make_context(practice: Practice, enrollment: Enrollment, options: SearchOptions, *,
@@ -166,19 +169,25 @@ def never_fits(ctx: Context, phase: Phase, availability_rules_out: bool) -> Expl
     rules = [r for r, on in (("gap_days", phase.gap_days), ("within_days", phase.within_days),
                              ("weekdays", phase.weekdays), ("follow_up", phase.follow_up))
              if on is not None]
-    blockers = [Blocker("series", ", ".join(rules) or "count", 1.0)]
+    blockers = []
     if availability_rules_out:
-        blockers.append(Blocker("availability", availability_words(ctx), 1.0))
+        # The patient's weekdays on which the clinic never opens are the first thing to say.
+        days = ctx.availability.weekdays or frozenset()
+        closed = tuple(d for d in WEEKDAYS if d in days and not ctx.clinic.hours.get(d))
+        if closed:
+            blockers.append(Blocker(codes.CLOSED, "", 1.0, weekdays=closed))
+        blockers.append(Blocker(codes.AVAILABILITY, availability_words(ctx), 1.0))
     else:
-        blockers.append(Blocker("hours", "", 1.0))
+        blockers.append(Blocker(codes.HOURS, "", 1.0))
+    blockers.append(Blocker(codes.SERIES, ", ".join(rules) or "count", 1.0))
     kind = ctx.kind(phase.session_kind)
     key = session_key(phase, 1)
-    note = (f"{phase.name}: no week has days for {phase.count} sessions"
+    note = (f"no week has days for {quantity(phase.count, phase.name + ' session')}"
             + (f" {phase.gap_days.min}-{phase.gap_days.max} days apart" if phase.gap_days else "")
             + (f" within {phase.within_days} days" if phase.within_days is not None else "")
             + (f", each with a {phase.follow_up.session_kind} {phase.follow_up.min_hours:g}-"
                f"{phase.follow_up.max_hours:g} h later" if phase.follow_up else "")
-            + (" inside the patient's availability" if availability_rules_out
+            + (" when the patient can come" if availability_rules_out
                else " inside the opening hours"))
     return Explanation(key, phase.name, kind.code, tuple(blockers), searched_earliest=True,
                        notes=(note,))
@@ -253,14 +262,14 @@ def earliest_start(practice: Practice, enrollment: Enrollment, options: SearchOp
 def explain_failure(ctx: Context, failure: Failure | None, earliest: date | None,
                     searched: bool) -> Explanation:
     if failure is None:
-        return Explanation(None, None, None, (Blocker("search_limit"),), earliest_start_on=earliest,
-                           searched_earliest=searched)
+        return Explanation(None, None, None, (Blocker(codes.SEARCH_LIMIT),),
+                           earliest_start_on=earliest, searched_earliest=searched)
     step, window = failure.step, failure.window
     blockers = failure.tally.blockers()
     if failure.limit_reached:
-        blockers = blockers + (Blocker("search_limit"),)
+        blockers = blockers + (Blocker(codes.SEARCH_LIMIT),)
     if not blockers:
-        blockers = (Blocker("window", ", ".join(window.rules) or "start date", 1.0),)
+        blockers = (Blocker(codes.WINDOW, ", ".join(window.rules) or "start date", 1.0),)
     start = ctx.day(window.day_lo).start
     end = ctx.day(window.day_hi).end
     if window.t_lo is not None:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from scheduler.rules import codes
 from scheduler.rules.model import SessionKind
 
 from .index import Occupancy
@@ -217,7 +218,7 @@ class ResourceFinder:
                 if best is not None:
                     break
             if best is None:
-                miss = Miss(hint, ["room"])
+                miss = Miss(hint, [codes.ROOM])
             else:
                 room, unit, length = best
                 room_id = room.id
@@ -225,7 +226,7 @@ class ResourceFinder:
         if spec.prescriber_on_site:
             hint = self._prescriber_hint(spec, t, info)
             if hint != t:
-                miss = _add_miss(miss, hint, "prescriber_on_site")
+                miss = _add_miss(miss, hint, codes.PRESCRIBER_ON_SITE)
         staff_ids: list[ResourceId] = []
         taken: list[int] = []
         for n, need in enumerate(spec.needs):
@@ -290,7 +291,7 @@ class ResourceFinder:
                 continue
             person_id = self.staff[position].id
             return position, _merge_units("staff", person_id, held)
-        code = "staff_busy:" if on_shift_seen else "staff_shift:"
+        code = (codes.STAFF_BUSY if on_shift_seen else codes.STAFF_SHIFT) + ":"
         return Miss(max(hint, t + 1), [code + need.role])
 
     def _share_units(self, need: NeedSpec, keys, t: int, blockers):

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from scheduler.rules import codes as rule_codes
+
 from .context import RESOURCE_LOOKAHEAD_AFTER, Context, SearchLimit
 from .explain import Tally
 from .localtime import LocalDay
@@ -132,7 +134,7 @@ class StepSearch:
     def _generate(self) -> Iterator[Placed]:
         step = self.step
         if self.window.day_lo > self.window.day_hi:
-            self.tally.day("window", ", ".join(self.window.rules) or "start date")
+            self.tally.day(rule_codes.WINDOW, ", ".join(self.window.rules) or "start date")
             return
         if step.exact is not None:
             info = self.ctx.day(self.ctx.clock.local_date(step.exact))
@@ -160,25 +162,25 @@ class StepSearch:
         ctx, step, w = self.ctx, self.step, self.window
         block = day_block(ctx, step, info.date, info.weekday, self.placed, self.culprits)
         if block is not None:
-            self.tally.day(*block)
+            self.tally.day(*block, weekday=info.weekday)
             return []
         if not series_can_finish(ctx, step, info.date, self.placed, self.culprits):
-            self.tally.day("series", ", ".join(r for r in ("gap_days", "within_days")))
+            self.tally.day(rule_codes.SERIES, ", ".join(r for r in ("gap_days", "within_days")))
             return []
         day_starts = ctx.day_starts(info, step.spec.duration)
         starts = day_starts.starts
         if not starts:
             detail = ""
-            if day_starts.reason == "availability":
+            if day_starts.reason == rule_codes.AVAILABILITY:
                 detail = availability_words(ctx)
-            self.tally.day(day_starts.reason, detail)
+            self.tally.day(day_starts.reason, detail, weekday=info.weekday)
             return []
         if w.t_lo is not None and starts[0] < w.t_lo:
             starts = starts[bisect_left(starts, w.t_lo):]
         if w.t_hi is not None and starts and starts[-1] > w.t_hi:
             starts = starts[:bisect_left(starts, w.t_hi + 1)]
         if not starts:
-            self.tally.day("window", ", ".join(w.rules))
+            self.tally.day(rule_codes.WINDOW, ", ".join(w.rules))
         return starts
 
     def _day(self, info: LocalDay, preferred: int | None) -> Iterator[Placed]:
@@ -251,11 +253,11 @@ class StepSearch:
         hint = t
         dose = dose_hint(ctx, self._offsets, t, self.placed, self.time_culprits)
         if dose != t:
-            codes.append("min_hours_between_doses")
+            codes.append(rule_codes.MIN_HOURS_BETWEEN_DOSES)
             hint = dose
         free_at = ctx.occupancy.next_free(ctx.patient_key, t, spec.duration, self.time_culprits)
         if free_at != t:
-            codes.append("patient_busy")
+            codes.append(rule_codes.PATIENT_BUSY)
             hint = max(hint, free_at)
         found = self._find(t, info)
         if isinstance(found, Miss):
@@ -265,11 +267,11 @@ class StepSearch:
             hint = max(hint, t + 1)
             for code in codes:
                 detail = ""
-                if code == "room":
+                if code == rule_codes.ROOM:
                     detail = " and ".join(sorted(spec.kind.room_features)) or "a chair"
-                elif code == "min_hours_between_doses":
+                elif code == rule_codes.MIN_HOURS_BETWEEN_DOSES:
                     detail = _hours_words(ctx)
-                self.tally.time(code, hint - t, detail)
+                self.tally.time(code, hint - t, detail, weekday=info.weekday)
             return hint
         return self._placed(t, info, found)
 
@@ -317,17 +319,17 @@ class StepSearch:
         w = self.window
         if not w.day_lo <= info.date <= w.day_hi or (w.t_lo is not None and t < w.t_lo) \
                 or (w.t_hi is not None and t > w.t_hi):
-            self.tally.day("window", ", ".join(w.rules) or "start date")
+            self.tally.day(rule_codes.WINDOW, ", ".join(w.rules) or "start date")
             return None
         block = day_block(self.ctx, self.step, info.date, info.weekday, self.placed,
                           self.culprits)
         if block is not None:
-            self.tally.day(*block)
+            self.tally.day(*block, weekday=info.weekday)
             return None
         reason = self.ctx.fits(info, t, self.step.spec.duration)
         if reason:
-            self.tally.day(reason, availability_words(self.ctx) if reason == "availability"
-                           else "")
+            detail = availability_words(self.ctx) if reason == rule_codes.AVAILABILITY else ""
+            self.tally.day(reason, detail, weekday=info.weekday)
             return None
         found = self._evaluate(t, info)
         return found if isinstance(found, Placed) else None

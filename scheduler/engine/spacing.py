@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from scheduler.rules import codes
 from scheduler.rules.model import Phase
 
 from .context import Context
@@ -163,12 +164,12 @@ def day_block(ctx: Context, step: Step, day: date, weekday: str, placed: list[Pl
     phase = step.phase
     if step.parent is None:
         if phase.weekdays is not None and weekday not in phase.weekdays:
-            return "weekday", ", ".join(d for d in ("mon", "tue", "wed", "thu", "fri", "sat",
+            return codes.WEEKDAYS, ", ".join(d for d in ("mon", "tue", "wed", "thu", "fri", "sat",
                                                       "sun") if d in phase.weekdays)
         if phase.max_per_week is not None:
             days = [(placed[i].day, i) for i in main_positions(placed, phase.name)]
             if _crowded(days, day, phase.max_per_week, culprits):
-                return "max_per_week", str(phase.max_per_week)
+                return codes.MAX_PER_WEEK, str(phase.max_per_week)
     route = ctx.route(step.kind)
     if route is not None and route.max_doses_per_7_days is not None \
             and ctx.is_dose_kind(step.kind):
@@ -176,7 +177,7 @@ def day_block(ctx: Context, step: Step, day: date, weekday: str, placed: list[Pl
                 if not p.skipped and p.step.kind.route == route.code
                 and ctx.is_dose_kind(p.step.kind)]
         if _crowded(days, day, route.max_doses_per_7_days, culprits):
-            return "max_doses_per_7_days", str(route.max_doses_per_7_days)
+            return codes.ROUTE_MAX_DOSES_PER_7_DAYS, str(route.max_doses_per_7_days)
     return None
 
 

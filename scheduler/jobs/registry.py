@@ -43,6 +43,12 @@ def _flag_overdue(app: Flask, now: datetime) -> int:
     return lifecycle.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
 
 
+def _flag_overdue_rems_forms(app: Flask, now: datetime) -> int:
+    from ..services import rems
+
+    return rems.flag_overdue_forms(now)
+
+
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
             "Release enrollments whose hold ran out before confirmation", _expire_holds),
@@ -51,4 +57,7 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("flag_overdue", 3, "JOB_FLAG_OVERDUE_SECONDS",
             "Flag booked appointments long past their end without a check-in",
             _flag_overdue),
+    JobSpec("flag_overdue_rems_forms", 12, "JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS",
+            "Flag REMS Patient Monitoring Forms past their due date (and announce them)",
+            _flag_overdue_rems_forms),
 )}

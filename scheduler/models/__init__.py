@@ -10,6 +10,7 @@ from .idempotency import IdempotencyRecord
 from .job_run import JOB_OUTCOMES, JobRun
 from .patient import Patient
 from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
+from .rems import FORM_STATUSES, MonitoringForm
 from .room import Room
 from .staff import Shift, StaffMember, TimeOff
 
@@ -21,4 +22,5 @@ __all__ = [
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",
     "FEED_PRIVACY", "FEED_SCOPES", "Feed", "JOB_OUTCOMES", "JobRun",
+    "FORM_STATUSES", "MonitoringForm",
 ]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from datetime import date
+
+from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -24,3 +26,5 @@ class Patient(Timestamped, db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     preferences: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    # Esketamine REMS patient enrollment (SPEC 12): dose sessions on or after it may be given.
+    rems_enrolled_on: Mapped[date | None] = mapped_column(Date, default=None)

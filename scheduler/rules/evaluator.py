@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from . import codes
+from .codes import RULES  # noqa: F401  (re-exported: the rule codes evaluate reports)
 from .model import WEEKDAYS, Phase, Protocol, SessionKind
 from .routes import ROUTES, gives_dose
 from .session import PlacedSession
@@ -29,34 +31,6 @@ class Violation:
     """By how much the rule is broken, in the unit ``RULES`` names for the rule."""
 
 
-RULES: dict[str, str] = {
-    "gap_days.min": "consecutive sessions of a phase too few local days apart (amount: days)",
-    "gap_days.max": (
-        "consecutive sessions too many local days apart, or an open-ended phase left without a "
-        "session for longer than gap_days.max before the horizon (amount: days)"
-    ),
-    "within_days": "last session of a phase too long after its first (amount: days)",
-    "max_per_week": "more sessions of a phase in 7 consecutive local days (amount: sessions)",
-    "weekdays": "a session on a weekday the phase does not allow",
-    "after.min_days": "a phase starts too soon after the phase it follows (amount: days)",
-    "after.max_days": "a phase starts too long after the phase it follows (amount: days)",
-    "follow_up.min_hours": "a follow-up starts too soon after its session ends (amount: hours)",
-    "follow_up.max_hours": "a follow-up starts too late after its session ends (amount: hours)",
-    "follow_up.missing": "a session has no follow-up (complete plans only)",
-    "follow_up.unexpected": (
-        "a follow-up without a valid parent, for a phase without follow_up, or a second one"
-    ),
-    "min_hours_between_doses": "dose segments start too close together (amount: hours)",
-    "count": "a phase has too many sessions, or too few in a complete plan (amount: sessions)",
-    "until_days": "an open-ended phase's session after first + until_days (amount: days)",
-    "route.max_doses_per_7_days": "too many doses of a route in 7 local days (amount: doses)",
-    "route.required_certification": "the clinic lacks the certification the route needs",
-    "session_kind": "unknown session kind, or not the kind the phase or follow-up names",
-    "phase": "a session names no phase of the protocol, or not its parent's phase",
-    "duration": "end is not start + the session kind's duration (amount: minutes)",
-    "overlap": "two sessions of the plan overlap in time (amount: minutes)",
-}
-"""Every rule code ``evaluate`` reports, with what it means and the unit of ``amount``."""
 
 
 def evaluate(
@@ -128,7 +102,7 @@ class _Plan:
         self.labels: dict[str, str] = {}
         for phase, items in self.parents.items():
             for number, s in enumerate(items, 1):
-                self.labels[s.key] = f"{phase} #{number}"
+                self.labels[s.key] = _key_label(s.key, phase) or f"{phase} #{number}"
         for s in self.follow_ups:
             parent = self.by_key.get(s.follow_up_of)
             if parent is not None and parent.key in self.labels:
@@ -159,6 +133,14 @@ class _Plan:
     def is_dose(self, s: PlacedSession) -> bool:
         kind = self.kinds.get(s.kind)
         return kind is not None and gives_dose(kind)
+
+
+def _key_label(key: str, phase: str) -> str | None:
+    """``induction#6`` reads "induction #6": a plan's sessions keep the number of their key
+    (stable across moves and cancellations), so words and data never number them apart."""
+    prefix = f"{phase}#"
+    number = key[len(prefix):] if key.startswith(prefix) else ""
+    return f"{phase} #{number}" if number.isdigit() else None
 
 
 def _days(n: float) -> str:
@@ -193,11 +175,11 @@ def _session_checks(plan: _Plan, certifications: frozenset[str]) -> Iterator[Vio
         kind = plan.kinds.get(s.kind)
         if phase is None:
             yield Violation(
-                "phase", f"{label}: the protocol has no phase {s.phase!r}", (s.key,), s.phase
+                codes.PHASE, f"{label}: the protocol has no phase {s.phase!r}", (s.key,), s.phase
             )
         if kind is None:
             yield Violation(
-                "session_kind", f"{label}: unknown session kind {s.kind!r}", (s.key,), s.phase
+                codes.SESSION_KIND, f"{label}: unknown session kind {s.kind!r}", (s.key,), s.phase
             )
             continue
         if phase is not None:
@@ -207,7 +189,7 @@ def _session_checks(plan: _Plan, certifications: frozenset[str]) -> Iterator[Vio
                 expected = phase.follow_up.session_kind if phase.follow_up else s.kind
             if s.kind != expected:
                 yield Violation(
-                    "session_kind",
+                    codes.SESSION_KIND,
                     f"{label} is a {s.kind}, but {phase.name} needs {expected}",
                     (s.key,),
                     phase.name,
@@ -217,7 +199,7 @@ def _session_checks(plan: _Plan, certifications: frozenset[str]) -> Iterator[Vio
             off = abs(minutes - kind.duration_minutes)
             word = "short" if minutes < kind.duration_minutes else "too long"
             yield Violation(
-                "duration",
+                codes.DURATION,
                 f"{label} lasts {minutes:g} minutes, a {kind.code} takes "
                 f"{kind.duration_minutes} ({off:g} minutes {word})",
                 (s.key,),
@@ -227,7 +209,7 @@ def _session_checks(plan: _Plan, certifications: frozenset[str]) -> Iterator[Vio
         route = ROUTES[kind.route]
         if route.required_certification and route.required_certification not in certifications:
             yield Violation(
-                "route.required_certification",
+                codes.ROUTE_REQUIRED_CERTIFICATION,
                 f"{label} is given {route.code}, which only a clinic certified "
                 f"{route.required_certification} may give",
                 (s.key,),
@@ -244,7 +226,7 @@ def _count(
     if have > phase.count:
         extra = parents[phase.count :]
         yield Violation(
-            "count",
+            codes.COUNT,
             f"{phase.name} has {have} sessions, count is {phase.count} ({have - phase.count} too "
             f"many: {', '.join(plan.label(s) for s in extra)})",
             tuple(s.key for s in extra),
@@ -253,7 +235,7 @@ def _count(
         )
     elif complete and have < phase.count:
         yield Violation(
-            "count",
+            codes.COUNT,
             f"{phase.name} has {have} sessions, count is {phase.count} "
             f"({phase.count - have} missing)",
             tuple(s.key for s in parents),
@@ -266,10 +248,10 @@ def _gaps(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterator[V
     gap = phase.gap_days
     if gap is None:
         return
-    for number, (a, b) in enumerate(zip(parents, parents[1:]), 1):
+    for a, b in zip(parents, parents[1:]):
         apart = (plan.day(b) - plan.day(a)).days
-        where = f"{phase.name} #{number} → #{number + 1}: {_days(apart)} apart"
-        yield from _outside(apart, gap.min, gap.max, ("gap_days.min", "gap_days.max"),
+        where = f"{plan.label(a)} → {plan.label(b)}: {_days(apart)} apart"
+        yield from _outside(apart, gap.min, gap.max, (codes.GAP_DAYS_MIN, codes.GAP_DAYS_MAX),
                             f"{where}, ", (a.key, b.key), phase.name, _days)
 
 
@@ -283,7 +265,7 @@ def _within_days(
     if span > phase.within_days:
         over = span - phase.within_days
         yield Violation(
-            "within_days",
+            codes.WITHIN_DAYS,
             f"{phase.name}: {plan.label(first)} on {plan.day(first)} to {plan.label(last)} on "
             f"{plan.day(last)} is {_days(span)}, within_days is {phase.within_days} "
             f"({_days(over)} too many)",
@@ -308,7 +290,7 @@ def _until_days(
         late = (plan.day(s) - limit).days
         if late > 0:
             yield Violation(
-                "until_days",
+                codes.UNTIL_DAYS,
                 f"{plan.label(s)} on {plan.day(s)} is {_days((plan.day(s) - first).days)} after "
                 f"{phase.name} #1, until_days is {phase.until_days} ({_days(late)} too late)",
                 (s.key,),
@@ -326,7 +308,7 @@ def _until_days(
     if due < end:
         over = (end - plan.day(last)).days - phase.gap_days.max
         yield Violation(
-            "gap_days.max",
+            codes.GAP_DAYS_MAX,
             f"{phase.name}: nothing after {plan.label(last)} ({plan.day(last)}) although the next "
             f"session was due by {due} (gap_days.max {phase.gap_days.max}) and the plan runs to "
             f"{end}",
@@ -361,7 +343,7 @@ def _max_per_week(
         over = len(group) - phase.max_per_week
         start = group[0][0]
         yield Violation(
-            "max_per_week",
+            codes.MAX_PER_WEEK,
             f"{phase.name}: {len(group)} sessions ({plan.label(group[0][1])} to "
             f"{plan.label(group[-1][1])}) in the 7 days {start} to {start + timedelta(days=6)}, "
             f"max_per_week is {phase.max_per_week} ({over} too many)",
@@ -379,7 +361,7 @@ def _weekdays(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterat
         weekday = WEEKDAYS[plan.day(s).weekday()]
         if weekday not in phase.weekdays:
             yield Violation(
-                "weekdays",
+                codes.WEEKDAYS,
                 f"{plan.label(s)} is on a {weekday} ({plan.day(s)}); {phase.name} allows {allowed}",
                 (s.key,),
                 phase.name,
@@ -398,7 +380,7 @@ def _after(phase: Phase, parents: list[PlacedSession], plan: _Plan) -> Iterator[
         f"{after.phase} session, {plan.label(last_before)} ({plan.day(last_before)})"
     )
     yield from _outside(apart, after.min_days, after.max_days,
-                        ("after.min_days", "after.max_days"), f"{where}; ",
+                        (codes.AFTER_MIN_DAYS, codes.AFTER_MAX_DAYS), f"{where}; ",
                         (last_before.key, first.key), phase.name, _days)
 
 
@@ -414,7 +396,7 @@ def _follow_ups(
         if not attached:
             if complete:
                 yield Violation(
-                    "follow_up.missing",
+                    codes.FOLLOW_UP_MISSING,
                     f"{plan.label(parent)} has no {rule.session_kind} follow-up ({window} after "
                     "it ends)",
                     (parent.key,),
@@ -423,7 +405,7 @@ def _follow_ups(
             continue
         for extra in attached[1:]:
             yield Violation(
-                "follow_up.unexpected",
+                codes.FOLLOW_UP_UNEXPECTED,
                 f"{plan.label(extra)}: {plan.label(parent)} already has a follow-up",
                 (parent.key, extra.key),
                 phase.name,
@@ -432,7 +414,7 @@ def _follow_ups(
         hours = _hours_between(parent.end, follow.start)
         where = f"{plan.label(follow)} starts {_hours(hours)} after it ends"
         yield from _outside(hours, rule.min_hours, rule.max_hours,
-                            ("follow_up.min_hours", "follow_up.max_hours"), f"{where}, ",
+                            (codes.FOLLOW_UP_MIN_HOURS, codes.FOLLOW_UP_MAX_HOURS), f"{where}, ",
                             (parent.key, follow.key), phase.name, _hours,
                             words=("too soon", "too late"))
 
@@ -444,7 +426,7 @@ def _follow_up_links(plan: _Plan) -> Iterator[Violation]:
         label = plan.label(s)
         if parent is None or parent.follow_up_of is not None:
             yield Violation(
-                "follow_up.unexpected",
+                codes.FOLLOW_UP_UNEXPECTED,
                 f"{label} follows {s.follow_up_of!r}, which is not a session of this plan "
                 "that can have follow-ups",
                 (s.key,),
@@ -452,7 +434,7 @@ def _follow_up_links(plan: _Plan) -> Iterator[Violation]:
             )
         elif parent.phase != s.phase:
             yield Violation(
-                "phase",
+                codes.PHASE,
                 f"{label} carries phase {s.phase!r}, but its session is in {parent.phase!r}",
                 (parent.key, s.key),
                 s.phase,
@@ -461,7 +443,7 @@ def _follow_up_links(plan: _Plan) -> Iterator[Violation]:
             phase = plan.protocol.phase(s.phase)
             if phase is not None and phase.follow_up is None:
                 yield Violation(
-                    "follow_up.unexpected",
+                    codes.FOLLOW_UP_UNEXPECTED,
                     f"{label}: phase {phase.name} has no follow-up sessions",
                     (parent.key, s.key),
                     s.phase,
@@ -486,7 +468,7 @@ def _dose_spacing(protocol: Protocol, plan: _Plan) -> Iterator[Violation]:
         if hours < minimum:
             short = minimum - hours
             yield Violation(
-                "min_hours_between_doses",
+                codes.MIN_HOURS_BETWEEN_DOSES,
                 f"{plan.label(a)} → {plan.label(b)}: {_hours(hours)} between doses, "
                 f"min_hours_between_doses is {minimum:g} ({_hours(short)} too few)",
                 (a.key, b.key),
@@ -509,7 +491,7 @@ def _route_caps(plan: _Plan) -> Iterator[Violation]:
             start = group[0][0]
             labels = ", ".join(plan.label(s) for _, s in group)
             yield Violation(
-                "route.max_doses_per_7_days",
+                codes.ROUTE_MAX_DOSES_PER_7_DAYS,
                 f"{len(group)} {route.code} doses ({labels}) in the 7 days {start} to "
                 f"{start + timedelta(days=6)}; at most {route.max_doses_per_7_days} "
                 f"({over} too many)",
@@ -528,7 +510,7 @@ def _overlaps(plan: _Plan) -> Iterator[Violation]:
         for r in running:
             minutes = (min(plan.utc_end(r), plan.utc_end(s)) - start).total_seconds() / 60
             yield Violation(
-                "overlap",
+                codes.OVERLAP,
                 f"{plan.label(r)} and {plan.label(s)} overlap by {minutes:g} minutes",
                 (r.key, s.key),
                 s.phase,

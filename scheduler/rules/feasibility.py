@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
+from . import codes
 from .errors import FieldError
 from .model import WEEKDAYS, Phase, SessionKind
 from .routes import ROUTES, gives_dose
@@ -50,7 +51,7 @@ def _route_cap_errors(phase: Phase, path: str, kind: SessionKind) -> list[FieldE
         f"{path}.max_per_week",
         f"max_per_week {phase.max_per_week} allows more doses than route {kind.route} does "
         f"(at most {cap} in 7 days); set it to {cap} or less",
-        "route.max_doses_per_7_days",
+        codes.ROUTE_MAX_DOSES_PER_7_DAYS,
     )]
 
 
@@ -100,7 +101,7 @@ def _spacing_errors(
             f"{path}.gap_days.max",
             f"with gap_days.max {gap.max}, some 7 consecutive days always hold {forced} doses; "
             f"route {route.code} allows at most {route_cap}",
-            "route.max_doses_per_7_days",
+            codes.ROUTE_MAX_DOSES_PER_7_DAYS,
         ))
     if out:
         return out
@@ -146,7 +147,7 @@ def _spacing_errors(
         return [FieldError(
             f"{path}.{limit}",
             f"route {route.code} allows at most {cap} doses in 7 days; then {goal}",
-            "route.max_doses_per_7_days",
+            codes.ROUTE_MAX_DOSES_PER_7_DAYS,
         )]
     if weekdays is not None and _spacing_feasible(count, span, gap_min, gap.max, None, cap):
         return [FieldError(

@@ -31,6 +31,13 @@ class Route:
     requires_prescriber_on_site: bool = False
     max_doses_per_7_days: int | None = None
     """At most N dose sessions of this route in any 7 consecutive local days."""
+    patient_enrollment_required: bool = False
+    """A dose session is checked in only for a patient enrolled (in a REMS) by its day."""
+    discharge_after_monitoring: bool = False
+    """Completing a dose session records dose and discharge times, and a discharge sooner
+    than ``min_monitoring_minutes`` after the dose is refused."""
+    monitoring_form_due_days: int | None = None
+    """Each completed dose session owes a monitoring form within N calendar days."""
 
 
 @dataclass(frozen=True)

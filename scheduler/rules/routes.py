@@ -17,7 +17,8 @@ ROUTES: dict[str, Route] = {
         Route("iv", is_dose=True, min_monitoring_minutes=30),
         Route("im", is_dose=True, min_monitoring_minutes=30),
         # Spravato label and REMS: certified setting, at least 2 hours of observation after the
-        # dose; induction is at most twice a week.
+        # dose (no discharge sooner); induction is at most twice a week; the patient enrolled in
+        # the REMS before treatment; a Patient Monitoring Form within 7 days of each session.
         Route(
             "intranasal",
             is_dose=True,
@@ -25,6 +26,9 @@ ROUTES: dict[str, Route] = {
             required_certification=ESKETAMINE_REMS,
             requires_prescriber_on_site=True,
             max_doses_per_7_days=2,
+            patient_enrollment_required=True,
+            discharge_after_monitoring=True,
+            monitoring_form_due_days=7,
         ),
         Route("sublingual", is_dose=True, min_monitoring_minutes=30),
         Route("oral", is_dose=True, min_monitoring_minutes=30),

@@ -214,8 +214,9 @@ def _attempt(calendar: placement.Calendar, patient_id: int, request: EnrollmentR
     except engine.PlacementError as exc:
         if not explain:
             return None, window_end
-        explanation = exc.explanation.to_dict()
-        raise Conflict(f"no plan fits: {explanation['message']}",
+        clinic = calendar.clinic
+        explanation = exc.explanation.at_clinic(clinic.name, clinic.timezone).to_dict()
+        raise Conflict(explanation["message"],
                        details={"reason": "no_plan_fits", **explanation}) from None
     return plan, window_end
 

@@ -9,12 +9,14 @@ the front desk's lifecycle actions on one appointment.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from ..errors import Conflict
 from ..extensions import db
-from ..models import Appointment, Enrollment
+from ..models import Appointment, Clinic, Enrollment
 from ..models.status import (
     BOOKED,
     CANCELLED,
@@ -26,6 +28,7 @@ from ..models.status import (
     RELEASED,
 )
 from ..models.types import utcnow
+from ..rules.wording import quantity
 from .access import BOOK, Principal
 from .appointments import get_appointment
 from .proof import plan_violations, violation_report
@@ -57,8 +60,15 @@ def transition(appt: Appointment, new_status: str) -> None:
             allocation.active = False
 
 
-def change_status(who: Principal, appointment_id: int, action: str) -> tuple[Appointment, list]:
-    """check-in, complete, no-show or cancel one appointment; returns it and plan warnings."""
+def change_status(who: Principal, appointment_id: int, action: str, *,
+                  dose_at: datetime | None = None,
+                  discharged_at: datetime | None = None) -> tuple[Appointment, list]:
+    """check-in, complete, no-show or cancel one appointment; returns it and plan warnings.
+
+    Completing a dose session may record when the dose was given and the patient left (the
+    route's monitoring rules, see ``rems``)."""
+    from . import rems
+
     who.require(BOOK)
     with atomic():
         appt = get_appointment(who, appointment_id)
@@ -67,7 +77,12 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
             db.session.execute(select(Enrollment.id).where(Enrollment.id == appt.enrollment_id)
                                .with_for_update())
         db.session.refresh(appt, with_for_update=True)
+        if action == CHECKED_IN and appt.status == BOOKED:
+            _refuse_early_check_in(appt)
+            rems.refuse_unenrolled_check_in(appt)
         transition(appt, action)
+        if action == COMPLETED:
+            rems.record_monitoring(appt, dose_at, discharged_at)
         if action == CANCELLED:
             # A follow-up exists for its dose: it goes with it (therapy after a no-show stays).
             for follow in _follow_ups_of(appt):
@@ -75,6 +90,20 @@ def change_status(who: Principal, appointment_id: int, action: str) -> tuple[App
                     transition(follow, CANCELLED)
         warnings = _plan_warnings(appt) if action == CANCELLED else []
     return appt, warnings
+
+
+def _refuse_early_check_in(appt: Appointment) -> None:
+    """A check-in months ahead is a slip of the finger: it opens a configured time before."""
+    early = timedelta(minutes=current_app.config["CHECKIN_EARLY_MINUTES"])
+    zone = ZoneInfo(db.session.get(Clinic, appt.clinic_id).timezone)
+    opens_at = (appt.starts_at - early).astimezone(zone)
+    if utcnow() < opens_at:
+        raise Conflict(
+            f"too early to check in: check-in opens "
+            f"{quantity(early.total_seconds() / 60, 'minute')} before the appointment, at "
+            f"{opens_at:%H:%M} on {opens_at:%a %Y-%m-%d} (clinic time)",
+            details={"reason": "check_in_too_early", "opens_at": opens_at.isoformat(),
+                     "status": appt.status})
 
 
 def _follow_ups_of(appt: Appointment) -> list[Appointment]:

@@ -414,6 +414,7 @@ def list_patients(who: Principal, page: int, page_size: int, clinic_id: int | No
 def create_patient(who: Principal, data: dict) -> Patient:
     who.require(BOOK)
     with atomic():
+        data = {**data, "clinic_id": _home_clinic(who, data.get("clinic_id"))}
         _check_patient_refs(who, data)
         patient = Patient(**data)
         db.session.add(patient)
@@ -433,6 +434,16 @@ def update_patient(who: Principal, patient_id: int, data: dict) -> Patient:
             setattr(patient, key, value)
         db.session.flush()
     return patient
+
+
+def _home_clinic(who: Principal, clinic_id: int | None) -> int:
+    """A key that sees exactly one clinic needs not name it (SPEC 2)."""
+    if clinic_id is not None:
+        return clinic_id
+    if who.scoped and len(who.clinic_ids) == 1:
+        return next(iter(who.clinic_ids))
+    raise Invalid.field("clinic_id", "required: this key may see more than one clinic, so "
+                                     "name the patient's home clinic")
 
 
 def _check_patient_refs(who: Principal, data: dict) -> None:

@@ -68,8 +68,8 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
         result = engine.reschedule(practice, engine_enr, engine_plan, appt.key, start=start,
                                    not_before=not_before)
     except engine.PlacementError as exc:
-        explanation = exc.explanation.to_dict()
-        raise Conflict(f"cannot move it: {explanation['message']}",
+        explanation = exc.explanation.at_clinic(clinic.name, clinic.timezone).to_dict()
+        raise Conflict(f"It cannot move there. {explanation['message']}",
                        details={"reason": "no_move_fits", **explanation}) from None
     calendar.prove(result.plan.sessions, complete=False)
     by_key = {a.key: a for a in plan_appts}

@@ -27,6 +27,7 @@ from scheduler.engine import (
     place_plan,
     reschedule,
 )
+from scheduler.rules import codes
 from scheduler.rules.evaluator import evaluate
 from scheduler.rules.model import FollowUp, GapDays, Phase, Protocol
 from tests.engine.capacity_checker import (
@@ -250,8 +251,8 @@ def test_a_due_session_that_cannot_be_placed_is_explained():
                     fixed)
     explanation = err.value.explanation
     assert explanation.session_key == "boost#3"
-    assert explanation.blockers[0].code == "closed"
-    assert "boost #3" in explanation.message
+    assert explanation.blockers[0].code == codes.CLOSURE
+    assert "Boost #3 could not be placed" in explanation.message
 
 
 def test_not_before_keeps_new_sessions_out_of_the_past():

@@ -55,7 +55,7 @@ def test_a_series_no_week_can_hold_fails_at_once_and_says_why():
     assert [b.code for b in explanation.blockers] == ["series", "availability"]
     assert "mon/tue/wed/thu 08:00-17:00" in explanation.blockers[1].detail
     assert explanation.earliest_start_on is None
-    assert "no start date within a year works" in explanation.message
+    assert "No start date within a year works" in explanation.message
     assert explanation.notes and "follow_up" in explanation.blockers[0].detail
     assert explanation.to_dict()["earliest_search_complete"] is True
     # the search itself agrees, from every weekday of two weeks
@@ -81,7 +81,7 @@ def test_opening_hours_alone_can_rule_a_series_out():
     protocol = one_phase(count=3, gap_days=GapDays(3, 3, 4), within_days=7)
     with pytest.raises(PlacementError) as err:
         place_plan(practice, make_enrollment(protocol, MONDAY))
-    assert [b.code for b in err.value.explanation.blockers] == ["series", "hours"]
+    assert [b.code for b in err.value.explanation.blockers] == ["hours", "series"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -126,7 +126,7 @@ def test_the_earliest_date_search_stops_at_its_work_limit_and_says_so():
         place_plan(practice, enrollment, SearchOptions(earliest_date_max_evaluations=1))
     explanation = err.value.explanation
     assert explanation.earliest_start_on is None and explanation.earliest_search_limited
-    assert "no start date within a year works" not in explanation.message
+    assert "No start date within a year works" not in explanation.message
     assert "work limit" in explanation.message
     assert explanation.to_dict()["earliest_search_complete"] is False
     assert explanation.session_key == "series#4" and explanation.blockers[0].code == "room"

@@ -157,7 +157,7 @@ def test_route_certification_is_required():
     with pytest.raises(PlacementError) as err:
         place_plan(practice, enrollment)
     explanation = err.value.explanation
-    assert explanation.blockers[0].code == "certification"
+    assert explanation.blockers[0].code == "route.required_certification"
     assert "esketamine_rems" in explanation.message
     assert explanation.earliest_start_on is None
 

@@ -79,7 +79,9 @@ def test_explanation_names_session_rule_and_earliest_date():
     explanation = err.value.explanation
     assert explanation.session_key == "series#4"
     assert explanation.blockers[0].code == "room"
-    assert "series #4: no room with iv_pump and vitals_monitor free" in explanation.message
+    assert explanation.message.startswith(
+        "Every room at the clinic with iv_pump and vitals_monitor is taken")
+    assert "Series #4 could not be placed" in explanation.message
     earliest = explanation.earliest_start_on
     assert earliest is not None
     # from the earliest date the plan fits; one day earlier it does not
@@ -103,7 +105,7 @@ def test_explanation_for_staff_on_leave():
     explanation = err.value.explanation
     assert explanation.session_key == "series#1"
     assert [b.code for b in explanation.blockers][:1] == ["staff_shift"]
-    assert "no nurse on shift" in explanation.message
+    assert explanation.message.startswith("No nurse is on shift at the clinic")
     assert explanation.earliest_start_on == date(2026, 6, 17)  # 14-day start window to Jul 1
 
 
@@ -112,7 +114,7 @@ def test_no_workable_date_within_a_year():
     with pytest.raises(PlacementError) as err:
         place_plan(practice, make_enrollment(one_phase(), MONDAY))
     assert err.value.explanation.earliest_start_on is None
-    assert "no start date within a year works" in err.value.explanation.message
+    assert "No start date within a year works" in err.value.explanation.message
 
 
 def test_same_input_same_plan_in_process():

@@ -94,7 +94,9 @@ def test_overdue_bookings_are_flagged_once(app, api, enroll, run, clock):
     with app.app_context():
         assert db.session.get(Appointment, first["id"]).overdue_at is not None
     assert run("flag_overdue").result == 0
-    api.post(f"/appointments/{plan['appointments'][1]['id']}/check-in", expect=200)
+    second = plan["appointments"][1]
+    clock.move_to(datetime.fromisoformat(second["start"]))
+    api.post(f"/appointments/{second['id']}/check-in", expect=200)
 
 
 def test_job_runs_are_recorded_for_get_jobs(api, enroll, run, clock):

@@ -58,7 +58,7 @@ def test_gap_days_max():
         ("gap_days.max", ("induction#2", "induction#3"), 1, "induction")
     ]
     assert violations[0].message == (
-        "induction #2 → #3: 5 days apart, gap_days.max is 4 (1 day too many)"
+        "induction #2 → induction #3: 5 days apart, gap_days.max is 4 (1 day too many)"
     )
 
 

@@ -7,7 +7,9 @@ from datetime import date, datetime
 from marshmallow import ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
+from ...models.rems import FORM_STATUSES
 from ...models.status import APPOINTMENT_STATUSES
+from ...services import appointment_view, rems
 from .common import (
     HHMM,
     WEEKDAY_CODES,
@@ -42,13 +44,23 @@ class EnrollmentIn(StrictSchema):
     preferences = fields.Nested(PreferencesIn, load_default=dict)
 
 
+class ClinicTime(fields.DateTime):
+    """An instant at the clinic's UTC offset at that instant (SPEC 4): ``10:00-05:00`` reads
+    as the clinic's 10:00. The serialised object names the clinic by ``clinic_id``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        clinic_id = obj["clinic_id"] if isinstance(obj, dict) else obj.clinic_id
+        return super()._serialize(appointment_view.clinic_time(value, clinic_id), attr, obj,
+                                  **kwargs)
+
+
 class AllocationOut(StrictSchema):
-    resource_type = fields.String()
+    resource_type = fields.String(metadata={"description": "room or staff"})
     resource_id = fields.Integer()
-    unit = fields.Integer()
-    start = fields.DateTime(attribute="starts_at")
-    end = fields.DateTime(attribute="ends_at")
-    active = fields.Boolean()
+    name = fields.String(allow_none=True, metadata={"description": "the room's or person's name"})
+    start = fields.DateTime(metadata={"description": "at the clinic's UTC offset"})
+    end = fields.DateTime(metadata={"description": "at the clinic's UTC offset"})
+    active = fields.Boolean(metadata={"description": "false once cancelled or missed"})
 
 
 class AppointmentOut(StrictSchema):
@@ -61,8 +73,8 @@ class AppointmentOut(StrictSchema):
     key = fields.String(allow_none=True, metadata={
         "description": "position in the plan, e.g. induction#3 or induction#3/follow_up"})
     follow_up_of = fields.Integer(attribute="follow_up_of_id", allow_none=True)
-    start = fields.DateTime(attribute="starts_at")
-    end = fields.DateTime(attribute="ends_at")
+    start = ClinicTime(attribute="starts_at")
+    end = ClinicTime(attribute="ends_at")
     status = fields.String()
     sequence = fields.Integer()
     overdue_at = fields.DateTime(allow_none=True, metadata={
@@ -70,14 +82,12 @@ class AppointmentOut(StrictSchema):
     cancel_reason = fields.String(allow_none=True, metadata={
         "description": "set when the service cancelled it, e.g. 'disruption'"})
     allocations = fields.Method("_resource_allocations", metadata={
-        "description": "rooms and staff held, over which minutes (SPEC: room|staff)"})
+        "description": "rooms and staff held, one entry per resource and span (SPEC: "
+                       "room|staff, with the resource's name)"})
     updated_at = fields.DateTime()
 
     def _resource_allocations(self, appt):
-        # The patient's own allocation is how the database keeps one patient in one place;
-        # it is not a resource the calendar shows.
-        return AllocationOut(many=True).dump(
-            [a for a in appt.allocations if a.resource_type in ("room", "staff")])
+        return AllocationOut(many=True).dump(appointment_view.allocation_entries(appt))
 
 
 class EnrollmentOut(StrictSchema):
@@ -93,7 +103,13 @@ class EnrollmentOut(StrictSchema):
     availability = fields.Dict()
     preferences = fields.Dict()
     appointments = fields.List(fields.Nested(AppointmentOut))
+    warnings = fields.Method("_warnings", metadata={
+        "description": "what the plan still lacks, e.g. rems_enrollment_missing (SPEC 12): "
+                       "[{code, message, first_dose_on}]"})
     created_at = fields.DateTime()
+
+    def _warnings(self, enrollment):
+        return rems.enrollment_warnings(enrollment)
 
 
 class DateOrDateTime(fields.Field):
@@ -166,3 +182,41 @@ class SlotOut(StrictSchema):
 
 class SlotsOut(StrictSchema):
     slots = fields.List(fields.Nested(SlotOut))
+
+
+class CompleteIn(StrictSchema):
+    """Optional: a dose session of a route that requires monitoring records its times."""
+
+    dose_at = AwareDateTime(metadata={"description": "when the dose was given; default: the "
+                                                     "planned start of the dose segment"})
+    discharged_at = AwareDateTime(metadata={"description": "when the patient left; default: "
+                                                           "now"})
+
+
+class RemsFormIn(StrictSchema):
+    submitted_on = CalendarDate(metadata={"description": "default: today at the clinic"})
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                              metadata={"description": "the REMS submission's confirmation"})
+
+
+class RemsFormQuery(PageArgs):
+    clinic_id = fields.Integer()
+    status = DelimitedList(fields.String(validate=validate.OneOf(FORM_STATUSES)))
+
+
+class RemsFormOut(StrictSchema):
+    id = fields.Integer()
+    appointment_id = fields.Integer()
+    patient_id = fields.Integer()
+    clinic_id = fields.Integer()
+    session_on = fields.Date(metadata={"description": "the session's local date"})
+    due_on = fields.Date()
+    status = fields.Method("_status", metadata={"description": "due, overdue or submitted"})
+    dose_at = ClinicTime()
+    discharged_at = ClinicTime()
+    submitted_on = fields.Date(allow_none=True)
+    reference = fields.String(allow_none=True)
+    overdue_flagged_at = fields.DateTime(allow_none=True)
+
+    def _status(self, form):
+        return rems.form_status(form)

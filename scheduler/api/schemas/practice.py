@@ -160,11 +160,14 @@ class PatientPreferences(TimeWindowChecks, StrictSchema):
 
 class PatientIn(StrictSchema):
     name = name_field(required=True)
-    clinic_id = Integer(required=True)
+    clinic_id = Integer(metadata={
+        "description": "home clinic; a key scoped to exactly one clinic may leave it out"})
     external_id = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
     email = EmailAddress(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences, load_default=dict)
+    rems_enrolled_on = CalendarDate(allow_none=True, metadata={
+        "description": "esketamine REMS patient enrollment date (SPEC 12)"})
 
 
 class PatientPatch(StrictSchema):
@@ -174,6 +177,7 @@ class PatientPatch(StrictSchema):
     email = EmailAddress(allow_none=True)
     phone = fields.String(validate=validate.Length(max=40), allow_none=True)
     preferences = fields.Nested(PatientPreferences)
+    rems_enrolled_on = CalendarDate(allow_none=True)
 
 
 class PatientOut(StrictSchema):
@@ -184,6 +188,7 @@ class PatientOut(StrictSchema):
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     preferences = fields.Dict()
+    rems_enrolled_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
