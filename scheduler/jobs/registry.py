@@ -43,6 +43,18 @@ def _flag_overdue(app: Flask, now: datetime) -> int:
     return booking.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
 
 
+def _deliver_webhooks(app: Flask, now: datetime) -> int:
+    from ..services import webhook_delivery
+
+    return webhook_delivery.deliver_webhooks()
+
+
+def _queue_reminders(app: Flask, now: datetime) -> int:
+    from ..services import webhook_delivery
+
+    return webhook_delivery.queue_reminders(now)
+
+
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
             "Release enrollments whose hold ran out before confirmation", _expire_holds),
@@ -51,4 +63,12 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("flag_overdue", 3, "JOB_FLAG_OVERDUE_SECONDS",
             "Flag booked appointments long past their end without a check-in",
             _flag_overdue),
+    # Polled every second (REGIMEN_JOB_DELIVER_WEBHOOKS_SECONDS): a delivery starts within 5 s
+    # of the commit on every database, with no listener connection to keep alive.
+    JobSpec("deliver_webhooks", 4, "JOB_DELIVER_WEBHOOKS_SECONDS",
+            "Send webhook events from the outbox, retrying failed deliveries",
+            _deliver_webhooks),
+    JobSpec("queue_reminders", 5, "JOB_QUEUE_REMINDERS_SECONDS",
+            "Queue reminder.due events for booked appointments whose reminder time came",
+            _queue_reminders),
 )}

@@ -17,6 +17,14 @@ from .patient import Patient
 from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .room import Room
 from .staff import Shift, StaffMember, TimeOff
+from .webhook import (
+    WEBHOOK_PRIVACY,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookReminder,
+)
 
 __all__ = [
     "APPOINTMENT_STATUSES", "OCCUPYING_STATUSES", "ROLES", "Allocation", "ApiKey",
@@ -25,4 +33,6 @@ __all__ = [
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",
     "FEED_PRIVACY", "FEED_SCOPES", "Feed", "JOB_OUTCOMES", "JobRun",
+    "WEBHOOK_PRIVACY", "Webhook", "WebhookAttempt", "WebhookDelivery", "WebhookEvent",
+    "WebhookReminder",
 ]

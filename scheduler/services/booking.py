@@ -38,7 +38,7 @@ from ..models import (
 from ..models.types import utcnow
 from ..rules.evaluator import SessionInstance, evaluate
 from ..rules.model import Protocol, SessionKind
-from . import rule_store, snapshot
+from . import outbox, rule_store, snapshot
 from .access import BOOK, READ, Principal
 from .lifecycle import LIVE, transition
 from .pagination import Page, paginate
@@ -435,6 +435,7 @@ def confirm_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
                 transition(appt, "booked")
         enrollment.status = "booked"
         enrollment.hold_expires_at = None
+        outbox.enrollment_changed(enrollment, outbox.ENROLLMENT_CONFIRMED)
     return enrollment
 
 
@@ -471,11 +472,13 @@ def cancel_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
         if enrollment.status in ("cancelled", "expired"):
             return enrollment
         now = utcnow()
+        was_held = enrollment.status == "held"
         for appt in enrollment.appointments:
             if appt.status in ("held", "booked") and appt.ends_at > now:
                 transition(appt, "cancelled")
         enrollment.status = "cancelled"
         enrollment.hold_expires_at = None
+        outbox.enrollment_changed(enrollment, outbox.ENROLLMENT_CANCELLED, was_held=was_held)
     return enrollment
 
 
@@ -655,6 +658,7 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
         appt_row.allocations = [_allocation(a) for a in session.allocations]
         appt_row.sequence += 1
     db.session.flush()
+    outbox.appointments_changed(changed, outbox.APPOINTMENT_UPDATED)
     return changed
 
 
@@ -755,7 +759,8 @@ def _extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> boo
     _prove(protocol, kinds, plan.sessions, clinic, complete=False)
     known = {a.key for a in existing}
     new_sessions = [s for s in plan.sessions if s.key not in known]
-    _store_sessions(enrollment, new_sessions, status="booked")
+    outbox.appointments_changed(_store_sessions(enrollment, new_sessions, status="booked"),
+                                outbox.APPOINTMENT_CREATED)
     enrollment.horizon_end = target
     return bool(new_sessions)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..errors import Conflict
 from ..models import Appointment
 from ..models.types import utcnow
+from . import outbox
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "held": frozenset({"booked", "cancelled"}),
@@ -32,10 +33,11 @@ def transition(appt: Appointment, new_status: str) -> None:
             f"appointment {appt.id} is {appt.status}; it cannot become {new_status} "
             f"(from {appt.status} it may become: {allowed})",
             details={"status": appt.status, "requested": new_status})
-    appt.status = new_status
+    old_status, appt.status = appt.status, new_status
     # Subscribers see status changes (check-in is internal, but cancellation is not).
     appt.sequence += 1
     appt.updated_at = utcnow()
     if new_status in RELEASING:
         for allocation in appt.allocations:
             allocation.active = False
+    outbox.appointment_status_changed(appt, old_status, new_status)
