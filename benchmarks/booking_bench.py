@@ -96,7 +96,8 @@ def build_clinic(client: Client) -> tuple[int, int]:
 def run(kind: str, enrollments: int, clients: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="regimen-bench-"))
     url = setup_database(kind, workdir)
-    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production"}
+    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
+           "REGIMEN_SECRET_KEY": "bench-only-secret-key"}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     key = subprocess.run([*flask, "api-key", "create", "--role", "admin"], cwd=ROOT, env=env,

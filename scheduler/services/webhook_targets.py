@@ -52,10 +52,11 @@ def parse(url: str) -> tuple[str, str, int]:
 def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
-    for what, flag in (("loopback", address.is_loopback), ("private", address.is_private),
+    for what, flag in (("loopback", address.is_loopback),
                        ("link-local", address.is_link_local),
-                       ("multicast", address.is_multicast), ("reserved", address.is_reserved),
                        ("unspecified", address.is_unspecified),
+                       ("multicast", address.is_multicast), ("private", address.is_private),
+                       ("reserved", address.is_reserved),
                        ("not globally routable", not address.is_global)):
         if flag:
             return what

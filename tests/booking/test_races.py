@@ -135,7 +135,8 @@ def _wait_healthy(base, proc):
 
 
 def _run_two_servers(database_url: str, logdir: Path):
-    env = {**os.environ, "DATABASE_URL": database_url, "REGIMEN_ENV": "production"}
+    env = {**os.environ, "DATABASE_URL": database_url, "REGIMEN_ENV": "production",
+           "REGIMEN_SECRET_KEY": "test-only-secret-key"}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)

@@ -51,35 +51,48 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
-    state = Receiver()
+def receivers():
+    """``receivers()`` starts one more receiver on 127.0.0.1; all stop after the test."""
+    servers = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
-            if state.delay:
-                time.sleep(state.delay)
-            with state.lock:
-                status = state.script.pop(0) if state.script else state.default
-                state.requests.append(Received({k.lower(): v for k, v in self.headers.items()},
-                                               body, status, time.time()))
-            self.send_response(status)
-            for name, value in state.extra_headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", "0")
-            self.end_headers()
+    def start() -> Receiver:
+        state = Receiver()
 
-        def log_message(self, *args):
-            pass
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                if state.delay:
+                    time.sleep(state.delay)
+                with state.lock:
+                    status = state.script.pop(0) if state.script else state.default
+                    state.requests.append(Received(
+                        {k.lower(): v for k, v in self.headers.items()}, body, status,
+                        time.time()))
+                self.send_response(status)
+                for name, value in state.extra_headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    yield state
-    server.shutdown()
-    server.server_close()
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        return state
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver(receivers):
+    return receivers()
 
 
 @pytest.fixture
@@ -120,9 +133,10 @@ def enroll(api, practice):
 def subscribe(api, receiver, allow_private):
     def make(events=("appointment.created", "appointment.updated", "appointment.cancelled",
                      "enrollment.confirmed", "enrollment.cancelled"), privacy="busy",
-             who=None, **extra):
-        return (who or api).post("/webhooks", {"url": receiver.url, "events": list(events),
-                                               "privacy": privacy, **extra})
+             who=None, to=None, **extra):
+        return (who or api).post("/webhooks", {"url": (to or receiver).url,
+                                               "events": list(events), "privacy": privacy,
+                                               **extra})
     return make
 
 

@@ -1,0 +1,227 @@
+"""Webhooks: what the outbox costs a booking, commit-to-delivery latency, sustained rate.
+
+    python3 dev.py bench webhooks --db sqlite
+    python3 dev.py bench webhooks --db postgresql   # recreates database regimen_bench_webhooks
+
+1. Outbox cost: in one process, enroll + confirm patients into a busy clinic (8 rooms, 12 staff,
+   iv-depression) through the Flask test client, alternating blocks with the outbox on and off
+   (off = the emit functions replaced by no-ops), with one subscription present.
+2. Latency: a real ``flask --app wsgi scheduler run`` process (delivery polled every second, the
+   default) and a receiver on 127.0.0.1; events are committed one at a time, 100 ms apart;
+   latency = arrival at the receiver minus the commit.
+3. Sustained rate: N events committed at once; events per second until the last one arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.booking_bench import WEEK, build_clinic, percentile  # noqa: E402
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "regimen_bench_webhooks"
+
+
+def setup_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
+    engine.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+class TestClientAdapter:
+    """booking_bench's client interface over the Flask test client (no HTTP server)."""
+
+    def __init__(self, client, key):
+        self.client, self.headers = client, {"Authorization": f"Bearer {key}"}
+
+    def call(self, method, path, body=None):
+        response = self.client.open(f"/api/v1{path}", method=method, json=body,
+                                    headers=self.headers)
+        return response.status_code, response.get_json()
+
+
+class Receiver:
+    def __init__(self):
+        self.arrivals: dict[str, float] = {}
+        self.lock = threading.Lock()
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                with state.lock:
+                    state.arrivals.setdefault(self.headers["webhook-id"], time.time())
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+
+def outbox_cost(app, api, clinic_id, protocol_id, rounds: int, block: int) -> dict:
+    from scheduler.services import outbox
+
+    real = {name: getattr(outbox, name) for name in ("_appointment_event",
+                                                      "enrollment_changed")}
+    off = {"_appointment_event": lambda *a, **k: None, "enrollment_changed": lambda *a, **k: None}
+    timings = {"on": {"enroll": [], "confirm": []}, "off": {"enroll": [], "confirm": []}}
+    start_on = date.today() + timedelta(days=7)
+    n = 0
+    for r in range(rounds):
+        for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
+            for name, fn in (real if mode == "on" else off).items():
+                setattr(outbox, name, fn)
+            for _ in range(block):
+                _, patient = api.call("POST", "/patients",
+                                      {"name": f"P{n}", "clinic_id": clinic_id})
+                body = {"patient_id": patient["id"], "protocol_id": protocol_id,
+                        "clinic_id": clinic_id,
+                        "start_on": (start_on + timedelta(days=n % 90)).isoformat(),
+                        "availability": {"weekdays": list(WEEK), "earliest": "08:00",
+                                         "latest": "18:00"}}
+                n += 1
+                t0 = time.perf_counter()
+                status, plan = api.call("POST", "/enrollments", body)
+                t1 = time.perf_counter()
+                if status != 201:
+                    continue
+                status, _ = api.call("POST", f"/enrollments/{plan['id']}/confirm")
+                t2 = time.perf_counter()
+                timings[mode]["enroll"].append(t1 - t0)
+                timings[mode]["confirm"].append(t2 - t1)
+    for name, fn in real.items():
+        setattr(outbox, name, fn)
+    return timings
+
+
+def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="regimen-webhook-bench-"))
+    url = setup_database(kind, workdir)
+    os.environ.update({"DATABASE_URL": url, "REGIMEN_RATELIMIT_ENABLED": "0"})
+    from flask_migrate import upgrade
+
+    from scheduler import create_app
+    from scheduler.extensions import db
+    from scheduler.models import Webhook, WebhookEvent
+    from scheduler.services import keys, outbox
+
+    app = create_app("development", SQLALCHEMY_DATABASE_URI=url, WEBHOOK_ALLOW_PRIVATE=True)
+    receiver = Receiver()
+    with app.app_context():
+        upgrade()
+        _key, secret = keys.create_key("admin", [])
+    api = TestClientAdapter(app.test_client(), secret)
+    clinic_id, protocol_id = build_clinic(api)
+    status, hook = api.call("POST", "/webhooks", {"url": receiver.url, "events": list(
+        outbox.EVENT_TYPES), "privacy": "details"})
+    assert status == 201, hook
+
+    timings = outbox_cost(app, api, clinic_id, protocol_id, rounds, block)
+    with app.app_context():
+        outbox_rows = db.session.query(WebhookEvent).count()
+        # Part 1 fed no scheduler: start parts 2-3 from an empty outbox.
+        db.session.query(WebhookEvent).update({"dispatched_at": sa.func.now()})
+        db.session.commit()
+
+    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "development",
+           "REGIMEN_WEBHOOK_ALLOW_PRIVATE": "1"}
+    scheduler = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler",
+                                  "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)  # elected, first runs done
+        committed: dict[str, float] = {}
+        with app.app_context():
+            for i in range(latency_events):
+                event = outbox.emit(outbox.OFFER_CREATED, [clinic_id], {"n": i})
+                db.session.commit()
+                committed[event.public_id] = time.time()
+                time.sleep(0.1)
+        deadline = time.time() + 30
+        while len(set(committed) & set(receiver.arrivals)) < len(committed) and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        latencies = [receiver.arrivals[e] - t for e, t in committed.items()
+                     if e in receiver.arrivals]
+
+        with app.app_context():
+            ids = [outbox.emit(outbox.OFFER_CREATED, [clinic_id], {"n": i},
+                               ordering_key=f"offer:{i % 50}").public_id for i in range(burst)]
+            db.session.commit()
+        burst_committed = time.time()
+        deadline = time.time() + 600
+        while len(set(ids) & set(receiver.arrivals)) < burst and time.time() < deadline:
+            time.sleep(0.1)
+        burst_last = max(receiver.arrivals[i] for i in ids if i in receiver.arrivals)
+        burst_got = len(set(ids) & set(receiver.arrivals))
+        with app.app_context():
+            disabled = db.session.get(Webhook, hook["id"]).status
+    finally:
+        scheduler.terminate()
+        scheduler.wait()
+
+    def ms(values):
+        return statistics.median(values) * 1000
+
+    on, off = timings["on"], timings["off"]
+    total_on = [a + b for a, b in zip(on["enroll"], on["confirm"], strict=True)]
+    total_off = [a + b for a, b in zip(off["enroll"], off["confirm"], strict=True)]
+    load = os.getloadavg()
+    print(f"database={kind} load average={load[0]:.2f} cores={os.cpu_count()}")
+    print(f"1. outbox cost, {len(total_on)} + {len(total_off)} enroll+confirm "
+          f"({outbox_rows} events written)")
+    for label, key in (("POST /enrollments", "enroll"), ("POST /enrollments/{id}/confirm",
+                                                         "confirm")):
+        a, b = ms(on[key]), ms(off[key])
+        print(f"   {label}: p50 on={a:.1f} ms off={b:.1f} ms ({(a - b) / b * 100:+.1f} %)")
+    a, b = ms(total_on), ms(total_off)
+    print(f"   enroll+confirm: p50 on={a:.1f} ms off={b:.1f} ms ({(a - b) / b * 100:+.1f} %)")
+    print(f"2. commit -> delivery, {len(latencies)}/{latency_events} events: "
+          f"p50={ms(latencies):.0f} ms p95={percentile(latencies, 95) * 1000:.0f} ms "
+          f"max={max(latencies) * 1000:.0f} ms")
+    print(f"3. sustained: {burst_got}/{burst} events in {burst_last - burst_committed:.1f} s = "
+          f"{burst_got / (burst_last - burst_committed):.0f} events/s (one scheduler process); "
+          f"endpoint {disabled}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--block", type=int, default=10)
+    parser.add_argument("--latency-events", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=3000)
+    args = parser.parse_args()
+    run(args.db, args.rounds, args.block, args.latency_events, args.burst)
+
+
+if __name__ == "__main__":
+    main()
