@@ -122,6 +122,20 @@ def outbox_cost(app, api, clinic_id, protocol_id, rounds: int, block: int) -> di
     return timings
 
 
+def _wait_for_first_delivery_run(app, timeout: float = 120) -> None:
+    from scheduler.extensions import db
+    from scheduler.models import JobRun
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with app.app_context():
+            run = db.session.get(JobRun, "deliver_webhooks")
+            if run is not None and run.last_finished_at is not None:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the scheduler process never ran deliver_webhooks")
+
+
 def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="regimen-webhook-bench-"))
     url = setup_database(kind, workdir)
@@ -157,7 +171,7 @@ def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> 
                                   "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
     try:
-        time.sleep(3)  # elected, first runs done
+        _wait_for_first_delivery_run(app)
         committed: dict[str, float] = {}
         with app.app_context():
             for i in range(latency_events):

@@ -14,7 +14,9 @@ from .schemas.common import PageArgs, StrictSchema
 blp = make_blueprint("webhooks", "Webhooks: signed change notifications and reminders")
 
 # Payloads are the API's own serialisation: an event shows an appointment as GET does.
-outbox.register_renderers(appointment=AppointmentOut().dump, enrollment=EnrollmentOut().dump)
+outbox.register_renderers(
+    appointment=AppointmentOut().dump,
+    enrollment_without_appointments=EnrollmentOut(exclude=("appointments",)).dump)
 
 
 class WebhookIn(StrictSchema):

@@ -22,6 +22,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from ..extensions import db
 from ..models import Appointment, Enrollment, Patient, WebhookEvent
 from ..models.types import utcnow
@@ -53,11 +56,17 @@ _STATUS_EVENTS = {
 PATIENT_KEY = "patient"
 
 _renderers: dict[str, Callable[[object], dict]] = {}
+# Per transaction: the patients loaded and the appointments rendered (a confirm reports each
+# appointment, then the enrollment with the same appointments: each is rendered once).
+_PATIENTS, _RENDERED = "outbox_patients", "outbox_rendered"
 
 
 def register_renderers(*, appointment: Callable[[Appointment], dict],
-                       enrollment: Callable[[Enrollment], dict]) -> None:
-    _renderers.update(appointment=appointment, enrollment=enrollment)
+                       enrollment_without_appointments: Callable[[Enrollment], dict]) -> None:
+    """The API's schemas: an appointment, and an enrollment without its ``appointments``
+    (the outbox adds them, rendered as appointments, so each is rendered once)."""
+    _renderers.update(appointment=appointment,
+                      enrollment_without_appointments=enrollment_without_appointments)
 
 
 def _render(kind: str, obj) -> dict:
@@ -93,7 +102,22 @@ def emit(event_type: str, clinic_ids: Iterable[int], data: dict, *,
 
 def appointment_payload(appt: Appointment) -> dict:
     """The appointment as the API shows it, plus its patient (removed for ``busy``)."""
-    return {**_render("appointment", appt), PATIENT_KEY: _patient(appt.patient_id)}
+    return {**_rendered_appointment(appt), PATIENT_KEY: _patient(appt.patient_id)}
+
+
+def _rendered_appointment(appt: Appointment) -> dict:
+    rendered = db.session.info.setdefault(_RENDERED, {})
+    key = (appt.id, appt.sequence, appt.status, appt.updated_at)
+    if key not in rendered:
+        rendered[key] = _render("appointment", appt)
+    return rendered[key]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PATIENTS, None)
+        session.info.pop(_RENDERED, None)
 
 
 def appointment_status_changed(appt: Appointment, old: str, new: str) -> None:
@@ -114,9 +138,10 @@ def enrollment_changed(enrollment: Enrollment, event_type: str, *,
     """Report an enrollment with its appointments (a released hold was never announced)."""
     if was_held:
         return
-    emit(event_type, [enrollment.clinic_id],
-         {**_render("enrollment", enrollment), PATIENT_KEY: _patient(enrollment.patient_id)},
-         ordering_key=f"enrollment:{enrollment.id}")
+    data = {**_render("enrollment_without_appointments", enrollment),
+            "appointments": [_rendered_appointment(a) for a in enrollment.appointments],
+            PATIENT_KEY: _patient(enrollment.patient_id)}
+    emit(event_type, [enrollment.clinic_id], data, ordering_key=f"enrollment:{enrollment.id}")
 
 
 def _appointment_event(appt: Appointment, event_type: str) -> None:
@@ -127,7 +152,13 @@ def _appointment_event(appt: Appointment, event_type: str) -> None:
 
 
 def _patient(patient_id: int) -> dict | None:
-    patient = db.session.get(Patient, patient_id)
+    # The session's identity map holds objects weakly: keep the patients we loaded, or every
+    # appointment of a plan would load its patient again (and flush the session first).
+    held = db.session.info.setdefault(_PATIENTS, {})
+    patient = held.get(patient_id)
+    if patient is None:
+        with db.session.no_autoflush:
+            patient = held[patient_id] = db.session.get(Patient, patient_id)
     if patient is None:
         return None
     return {"id": patient.id, "name": patient.name, "external_id": patient.external_id,
