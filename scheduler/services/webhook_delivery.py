@@ -153,16 +153,15 @@ def claim_due(limit: int = CLAIM_BATCH) -> list[Attempt]:
         hooks = {h.id: h for h in db.session.scalars(
             select(Webhook).where(Webhook.id.in_({d.webhook_id for d in deliveries})))}
         secrets_by_hook = {h.id: signing_secret(h) for h in hooks.values()}
-        batch = []
-        for delivery in deliveries:
-            hook = hooks[delivery.webhook_id]
-            delivery.attempts += 1
-            delivery.next_attempt_at = now + LEASE
-            batch.append(Attempt(
-                delivery_id=delivery.id, webhook_id=hook.id, attempt=delivery.attempts,
-                url=hook.url, event_id=delivery.event.public_id,
-                body=render_body(delivery.event, hook.privacy),
-                secret=secrets_by_hook[hook.id]))
+        batch = [Attempt(delivery_id=d.id, webhook_id=d.webhook_id, attempt=d.attempts + 1,
+                         url=hooks[d.webhook_id].url, event_id=d.event.public_id,
+                         body=render_body(d.event, hooks[d.webhook_id].privacy),
+                         secret=secrets_by_hook[d.webhook_id])
+                 for d in deliveries]
+        db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                           .values(attempts=WebhookDelivery.attempts + 1,
+                                   next_attempt_at=now + LEASE),
+                           execution_options={"synchronize_session": False})
     return batch
 
 
@@ -173,23 +172,28 @@ def render_body(event: WebhookEvent, privacy: str) -> str:
 
 
 def record_outcomes(batch: list[Attempt], outcomes: list[Outcome]) -> None:
+    """One transaction per batch: successes in one statement, failures row by row."""
     config = current_app.config
     delays = retry_delays(config)
     window = timedelta(hours=config["WEBHOOK_RETRY_WINDOW_HOURS"])
     disable_after = timedelta(hours=config["WEBHOOK_DISABLE_AFTER_HOURS"])
     with atomic():
         now = utcnow()
-        disabled = []
+        hooks = {h.id: h for h in db.session.scalars(
+            select(Webhook).where(Webhook.id.in_({a.webhook_id for a in batch})))}
+        failed = [a.delivery_id for a, o in zip(batch, outcomes, strict=True) if not o.ok]
+        deliveries = {d.id: d for d in db.session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.id.in_(failed)))} if failed else {}
+        delivered, attempts, disabled = [], [], []
         for attempt, outcome in zip(batch, outcomes, strict=True):
-            delivery = db.session.get(WebhookDelivery, attempt.delivery_id)
-            hook = db.session.get(Webhook, attempt.webhook_id)
+            hook = hooks[attempt.webhook_id]
             next_retry = None
             if outcome.ok:
-                delivery.status, delivery.delivered_at = "delivered", outcome.at
-                delivery.next_attempt_at = None
+                delivered.append(attempt.delivery_id)
                 if hook.failing_since is not None:
                     hook.failing_since = None
             else:
+                delivery = deliveries[attempt.delivery_id]
                 next_retry = next_retry_at(delivery, now, delays, window)
                 if next_retry is None:
                     delivery.status, delivery.next_attempt_at = "failed", None
@@ -201,11 +205,17 @@ def record_outcomes(batch: list[Attempt], outcomes: list[Outcome]) -> None:
                     _disable(hook, outcome, now)
                     disabled.append(hook.id)
                     next_retry = None
-            db.session.add(WebhookAttempt(
-                delivery_id=attempt.delivery_id, webhook_id=attempt.webhook_id,
-                attempt=attempt.attempt, at=outcome.at, status_code=outcome.status_code,
-                error=outcome.error, duration_ms=outcome.duration_ms,
-                next_retry_at=next_retry))
+            attempts.append({
+                "delivery_id": attempt.delivery_id, "webhook_id": attempt.webhook_id,
+                "attempt": attempt.attempt, "at": outcome.at, "status_code": outcome.status_code,
+                "error": outcome.error, "duration_ms": outcome.duration_ms,
+                "next_retry_at": next_retry})
+        if delivered:
+            db.session.execute(update(WebhookDelivery)
+                               .where(WebhookDelivery.id.in_(delivered))
+                               .values(status="delivered", delivered_at=now,
+                                       next_attempt_at=None))
+        db.session.execute(insert(WebhookAttempt), attempts)
         db.session.flush()
         for webhook_id in disabled:
             stop_pending(webhook_id)
