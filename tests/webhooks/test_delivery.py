@@ -323,3 +323,55 @@ def test_the_delivery_job_is_registered_and_runs(app, subscribe, api, patient, e
     result = run_job(app, "deliver_webhooks", runner="test")
     assert (result.outcome, result.result) == ("ok", 1)
     assert receiver.types() == ["enrollment.confirmed"]
+
+
+def test_a_given_up_delivery_no_longer_holds_back_the_next_one(
+        app, api, patient, enroll, subscribe, receiver, deliver):
+    from scheduler.extensions import db
+    from scheduler.models import WebhookDelivery, WebhookEvent
+    from scheduler.models.types import utcnow
+
+    subscribe(events=["appointment.created", "appointment.cancelled"])
+    receiver.script = [500]
+    booked = _booked(api, patient, enroll)
+    first = booked["appointments"][0]["id"]
+    with app.app_context():  # only the first appointment's creation is reported, and fails
+        db.session.query(WebhookEvent).filter(
+            WebhookEvent.ordering_key != f"appointment:{first}").delete()
+        db.session.commit()
+    deliver()
+    api.post(f"/appointments/{first}/cancel", expect=200)
+    deliver()
+    assert [r.status for r in receiver.requests] == [500]  # the cancel waits behind it
+    with app.app_context():
+        stuck = db.session.query(WebhookDelivery).filter_by(status="pending").order_by(
+            WebhookDelivery.id).first()
+        stuck.created_at = utcnow() - timedelta(hours=25)
+        stuck.next_attempt_at = utcnow()
+        db.session.commit()
+    receiver.script = [500]
+    deliver()  # the creation fails once more and is given up, so the cancellation goes
+    assert [(r.json["type"], r.status) for r in receiver.requests] == [
+        ("appointment.created", 500), ("appointment.created", 500),
+        ("appointment.cancelled", 200)]
+
+
+def test_an_attempt_lost_mid_flight_is_made_again_with_the_same_id(
+        app, api, patient, enroll, subscribe, receiver, deliver):
+    from scheduler.extensions import db
+    from scheduler.models import WebhookDelivery
+    from scheduler.models.types import utcnow
+    from scheduler.services import webhook_delivery
+
+    hook = subscribe(events=["enrollment.confirmed"])
+    _booked(api, patient, enroll)
+    with app.app_context():
+        webhook_delivery.dispatch_events()
+        [claimed] = webhook_delivery.claim_due()  # ... and the worker dies before sending
+        assert webhook_delivery.claim_due() == []  # leased: nobody else takes it meanwhile
+        delivery = db.session.get(WebhookDelivery, claimed.delivery_id)
+        delivery.next_attempt_at = utcnow()  # the lease ran out
+        db.session.commit()
+    deliver()
+    assert [r.id for r in receiver.requests] == [claimed.event_id]
+    assert api.get(f"/webhooks/{hook['id']}/deliveries")[0]["attempt"] == 2
