@@ -92,7 +92,8 @@ def outbox_cost(app, api, clinic_id, protocol_id, rounds: int, block: int) -> di
     real = {name: getattr(outbox, name) for name in ("_appointment_event",
                                                       "enrollment_changed")}
     off = {"_appointment_event": lambda *a, **k: None, "enrollment_changed": lambda *a, **k: None}
-    timings = {"on": {"enroll": [], "confirm": []}, "off": {"enroll": [], "confirm": []}}
+    timings = {mode: {"enroll": [], "confirm": [], "enroll_cpu": [], "confirm_cpu": []}
+               for mode in ("on", "off")}
     start_on = date.today() + timedelta(days=7)
     n = 0
     for r in range(rounds):
@@ -108,18 +109,50 @@ def outbox_cost(app, api, clinic_id, protocol_id, rounds: int, block: int) -> di
                         "availability": {"weekdays": list(WEEK), "earliest": "08:00",
                                          "latest": "18:00"}}
                 n += 1
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 status, plan = api.call("POST", "/enrollments", body)
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 if status != 201:
                     continue
                 status, _ = api.call("POST", f"/enrollments/{plan['id']}/confirm")
-                t2 = time.perf_counter()
+                t2, c2 = time.perf_counter(), time.process_time()
                 timings[mode]["enroll"].append(t1 - t0)
                 timings[mode]["confirm"].append(t2 - t1)
+                # CPU time of this process (the whole request on SQLite; PostgreSQL's share
+                # is not in it): far less noisy than wall time on a shared machine.
+                timings[mode]["enroll_cpu"].append(c1 - c0)
+                timings[mode]["confirm_cpu"].append(c2 - c1)
     for name, fn in real.items():
         setattr(outbox, name, fn)
     return timings
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc), to state a rate that load cannot skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report_cost(kind, timings, outbox_rows) -> None:
+    def ms(values):
+        return statistics.median(values) * 1000
+
+    on, off = timings["on"], timings["off"]
+    for mode in (on, off):
+        mode["total"] = [a + b for a, b in zip(mode["enroll"], mode["confirm"], strict=True)]
+        mode["total_cpu"] = [a + b for a, b in zip(mode["enroll_cpu"], mode["confirm_cpu"],
+                                                    strict=True)]
+    load = os.getloadavg()
+    print(f"database={kind} load average={load[0]:.2f} cores={os.cpu_count()}")
+    print(f"1. outbox cost, {len(on['total'])} + {len(off['total'])} enroll+confirm "
+          f"({outbox_rows} events written); p50 wall | p50 CPU of this process")
+    for label, key in (("POST /enrollments", "enroll"),
+                       ("POST /enrollments/{id}/confirm", "confirm"),
+                       ("enroll+confirm", "total")):
+        a, b = ms(on[key]), ms(off[key])
+        ca, cb = ms(on[key + "_cpu"]), ms(off[key + "_cpu"])
+        print(f"   {label}: on={a:.1f} off={b:.1f} ms ({(a - b) / b * 100:+.1f} %) | "
+              f"on={ca:.1f} off={cb:.1f} ms ({(ca - cb) / cb * 100:+.1f} %)")
 
 
 def _wait_for_first_delivery_run(app, timeout: float = 120) -> None:
@@ -136,7 +169,8 @@ def _wait_for_first_delivery_run(app, timeout: float = 120) -> None:
     raise RuntimeError("the scheduler process never ran deliver_webhooks")
 
 
-def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> None:
+def run(kind: str, rounds: int, block: int, latency_events: int, burst: int,
+        cost_only: bool = False) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="regimen-webhook-bench-"))
     url = setup_database(kind, workdir)
     os.environ.update({"DATABASE_URL": url, "REGIMEN_RATELIMIT_ENABLED": "0"})
@@ -159,6 +193,9 @@ def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> 
     assert status == 201, hook
 
     timings = outbox_cost(app, api, clinic_id, protocol_id, rounds, block)
+    if cost_only:
+        report_cost(kind, timings, None)
+        return
     with app.app_context():
         outbox_rows = db.session.query(WebhookEvent).count()
         # Part 1 fed no scheduler: start parts 2-3 from an empty outbox.
@@ -191,10 +228,12 @@ def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> 
                                ordering_key=f"offer:{i % 50}").public_id for i in range(burst)]
             db.session.commit()
         burst_committed = time.time()
+        cpu_before = _cpu_seconds(scheduler.pid)
         deadline = time.time() + 600
         while len(set(ids) & set(receiver.arrivals)) < burst and time.time() < deadline:
             time.sleep(0.1)
         burst_last = max(receiver.arrivals[i] for i in ids if i in receiver.arrivals)
+        burst_cpu = _cpu_seconds(scheduler.pid) - cpu_before
         burst_got = len(set(ids) & set(receiver.arrivals))
         with app.app_context():
             disabled = db.session.get(Webhook, hook["id"]).status
@@ -205,25 +244,14 @@ def run(kind: str, rounds: int, block: int, latency_events: int, burst: int) -> 
     def ms(values):
         return statistics.median(values) * 1000
 
-    on, off = timings["on"], timings["off"]
-    total_on = [a + b for a, b in zip(on["enroll"], on["confirm"], strict=True)]
-    total_off = [a + b for a, b in zip(off["enroll"], off["confirm"], strict=True)]
-    load = os.getloadavg()
-    print(f"database={kind} load average={load[0]:.2f} cores={os.cpu_count()}")
-    print(f"1. outbox cost, {len(total_on)} + {len(total_off)} enroll+confirm "
-          f"({outbox_rows} events written)")
-    for label, key in (("POST /enrollments", "enroll"), ("POST /enrollments/{id}/confirm",
-                                                         "confirm")):
-        a, b = ms(on[key]), ms(off[key])
-        print(f"   {label}: p50 on={a:.1f} ms off={b:.1f} ms ({(a - b) / b * 100:+.1f} %)")
-    a, b = ms(total_on), ms(total_off)
-    print(f"   enroll+confirm: p50 on={a:.1f} ms off={b:.1f} ms ({(a - b) / b * 100:+.1f} %)")
+    report_cost(kind, timings, outbox_rows)
     print(f"2. commit -> delivery, {len(latencies)}/{latency_events} events: "
           f"p50={ms(latencies):.0f} ms p95={percentile(latencies, 95) * 1000:.0f} ms "
           f"max={max(latencies) * 1000:.0f} ms")
     print(f"3. sustained: {burst_got}/{burst} events in {burst_last - burst_committed:.1f} s = "
           f"{burst_got / (burst_last - burst_committed):.0f} events/s (one scheduler process); "
-          f"endpoint {disabled}")
+          f"endpoint {disabled}; scheduler CPU {burst_cpu / max(burst_got, 1) * 1000:.1f} ms "
+          f"per delivery (≈ {burst_got / max(burst_cpu, 1e-9):.0f} events/s per core)")
 
 
 def main():
@@ -233,8 +261,9 @@ def main():
     parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--latency-events", type=int, default=100)
     parser.add_argument("--burst", type=int, default=3000)
+    parser.add_argument("--cost-only", action="store_true", help="part 1 only")
     args = parser.parse_args()
-    run(args.db, args.rounds, args.block, args.latency_events, args.burst)
+    run(args.db, args.rounds, args.block, args.latency_events, args.burst, args.cost_only)
 
 
 if __name__ == "__main__":
