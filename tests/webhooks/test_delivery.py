@@ -375,3 +375,31 @@ def test_an_attempt_lost_mid_flight_is_made_again_with_the_same_id(
     deliver()
     assert [r.id for r in receiver.requests] == [claimed.event_id]
     assert api.get(f"/webhooks/{hook['id']}/deliveries")[0]["attempt"] == 2
+
+
+def test_sessions_the_horizon_job_books_are_reported_as_created(
+        app, api, patient, enroll, subscribe, receiver, deliver):
+    from datetime import UTC, datetime, time
+
+    import time_machine
+
+    from scheduler.models.types import utcnow
+    from scheduler.services import booking
+
+    booked = _booked(api, patient, enroll)
+    deliver()  # the confirm's events go out (to nobody) before the subscription
+    subscribe(events=["appointment.created"])
+    horizon = date_of(booked["horizon_end"])
+    with time_machine.travel(datetime.combine(horizon, time(15, tzinfo=UTC))
+                             - timedelta(days=30), tick=False), app.app_context():
+        assert booking.extend_horizons(utcnow()) == 1
+    deliver()
+    before = {a["id"] for a in booked["appointments"]}
+    new = {a["id"] for a in api.get(f"/enrollments/{booked['id']}")["appointments"]} - before
+    assert new and {r.json["data"]["id"] for r in receiver.ok()} == new
+
+
+def date_of(text):
+    from datetime import date
+
+    return date.fromisoformat(text)
