@@ -90,11 +90,13 @@ def test_get_jobs_is_admin_only(client, keys, app):
 def test_get_jobs_lists_every_job(api, run, fake_jobs, clock):
     fake_jobs()
     jobs = api.get("/jobs")
-    assert [j["name"] for j in jobs] == ["expire_holds", "extend_horizons", "flag_overdue"]
+    assert [j["name"] for j in jobs] == ["expire_holds", "extend_horizons", "flag_overdue",
+                                         "deliver_webhooks", "queue_reminders"]
     assert all(j["outcome"] is None and j["next_run_at"] is None and not j["late"]
                for j in jobs)
     assert {j["name"]: j["interval_seconds"] for j in jobs} == {
-        "expire_holds": 60, "extend_horizons": 3600, "flag_overdue": 300}
+        "expire_holds": 60, "extend_horizons": 3600, "flag_overdue": 300,
+        "deliver_webhooks": 1, "queue_reminders": 5}
     run("expire_holds")
     first = api.get("/jobs")[0]
     assert first["outcome"] == "ok" and first["last_started_at"].startswith("2026-12-01T15:00")
