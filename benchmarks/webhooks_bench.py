@@ -212,9 +212,11 @@ def run(kind: str, rounds: int, block: int, latency_events: int, burst: int,
         committed: dict[str, float] = {}
         with app.app_context():
             for i in range(latency_events):
-                event = outbox.emit(outbox.OFFER_CREATED, [clinic_id], {"n": i})
+                event_id = outbox.emit(outbox.OFFER_CREATED, [clinic_id], {"n": i}).public_id
                 db.session.commit()
-                committed[event.public_id] = time.time()
+                committed[event_id] = time.time()
+                # Touch nothing of the session while waiting: on SQLite a new transaction
+                # would begin IMMEDIATE and hold the write lock against the scheduler.
                 time.sleep(0.1)
         deadline = time.time() + 30
         while len(set(committed) & set(receiver.arrivals)) < len(committed) and \
