@@ -71,6 +71,25 @@ class Config:
     SCHEDULER_ELECTION_RETRY_SECONDS = int(
         os.environ.get("REGIMEN_SCHEDULER_ELECTION_RETRY_SECONDS", "15"))
 
+    # Webhooks (SPEC 10). Secrets at rest are encrypted with REGIMEN_SECRET_KEY (several keys,
+    # comma-separated: the first encrypts, every one decrypts, so the key can be rotated).
+    SECRET_ENCRYPTION_KEY = os.environ.get("REGIMEN_SECRET_KEY")
+    WEBHOOK_ALLOW_PRIVATE = os.environ.get("REGIMEN_WEBHOOK_ALLOW_PRIVATE", "0") == "1"
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("REGIMEN_WEBHOOK_TIMEOUT_SECONDS", "5"))
+    # Seconds after each failed attempt; the last gap repeats until the 24-hour window closes.
+    WEBHOOK_RETRY_SECONDS = os.environ.get(
+        "REGIMEN_WEBHOOK_RETRY_SECONDS", "10,60,300,1800,3600,7200,14400,28800")
+    WEBHOOK_RETRY_WINDOW_HOURS = float(os.environ.get("REGIMEN_WEBHOOK_RETRY_WINDOW_HOURS", "24"))
+    # An endpoint whose every attempt failed for this long is disabled.
+    WEBHOOK_DISABLE_AFTER_HOURS = float(
+        os.environ.get("REGIMEN_WEBHOOK_DISABLE_AFTER_HOURS", "24"))
+    WEBHOOK_CONCURRENCY = int(os.environ.get("REGIMEN_WEBHOOK_CONCURRENCY", "8"))
+    # The delivery job polls the outbox this often (a delivery starts within 5 s of a commit).
+    JOB_DELIVER_WEBHOOKS_SECONDS = float(
+        os.environ.get("REGIMEN_JOB_DELIVER_WEBHOOKS_SECONDS", "1"))
+    JOB_QUEUE_REMINDERS_SECONDS = float(
+        os.environ.get("REGIMEN_JOB_QUEUE_REMINDERS_SECONDS", "5"))
+
     # flask-smorest / OpenAPI
     API_TITLE = "Regimen"
     API_VERSION = "v1"
@@ -89,8 +108,12 @@ class Config:
     JSON_SORT_KEYS = False
 
 
+# Laptop and tests only: a known key protects nothing, which is why production refuses it.
+_DEVELOPMENT_SECRET_KEY = "regimen-development-only-not-a-secret"
+
+
 class DevelopmentConfig(Config):
-    pass
+    SECRET_ENCRYPTION_KEY = Config.SECRET_ENCRYPTION_KEY or _DEVELOPMENT_SECRET_KEY
 
 
 class TestingConfig(Config):
@@ -98,12 +121,15 @@ class TestingConfig(Config):
     # Off unless a test turns them on (the tests of the limits themselves do).
     RATELIMIT_ENABLED = os.environ.get("REGIMEN_RATELIMIT_ENABLED", "0") != "0"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    SECRET_ENCRYPTION_KEY = Config.SECRET_ENCRYPTION_KEY or _DEVELOPMENT_SECRET_KEY
 
 
 class ProductionConfig(Config):
     # Several workers and hosts: per-process memory:// counting would be a false limit.
     RATELIMIT_REQUIRE_SHARED_STORAGE = True
     REQUIRE_PUBLIC_BASE_URL = True
+    # create_app refuses to start without REGIMEN_SECRET_KEY (webhook secrets are encrypted).
+    REQUIRE_SECRET_ENCRYPTION_KEY = True
 
 
 CONFIGS = {

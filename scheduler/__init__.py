@@ -22,6 +22,10 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
+    if app.config.get("REQUIRE_SECRET_ENCRYPTION_KEY") and not app.config.get(
+            "SECRET_ENCRYPTION_KEY"):
+        raise RuntimeError("REGIMEN_SECRET_KEY is not set: production keeps webhook secrets "
+                           "encrypted with it and does not start without one")
 
     _bound_path_integers(app)
     if app.config.get("PROXY_HOPS"):

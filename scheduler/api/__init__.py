@@ -19,6 +19,7 @@ from . import (
     rooms,
     rules,
     staff,
+    webhooks,
 )
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
@@ -27,7 +28,7 @@ from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
               appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp,
-              rems.blp]
+              rems.blp, webhooks.blp]
 
 
 def register_api(app: Flask) -> None:

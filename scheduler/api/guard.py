@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from flask import current_app, request
 
 from ..errors import Forbidden, Invalid
-from ..services import appointments, disruptions, enrollments, feeds, practice, rule_store
+from ..services import (
+    appointments,
+    disruptions,
+    enrollments,
+    feeds,
+    practice,
+    rule_store,
+    webhooks,
+)
 from ..services.access import READ, Principal
 from .auth import principal
 from .body import has_body, read_json
@@ -38,6 +46,7 @@ PATH_LOADERS: dict[str, Callable[[Principal, object], object]] = {
     "protocol_id": rule_store.get_protocol,
     "feed_id": feeds.get_feed,
     "disruption_id": disruptions.get_disruption,
+    "webhook_id": webhooks.get_webhook,
     "code": rule_store.get_session_kind,
 }
 

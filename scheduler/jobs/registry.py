@@ -49,6 +49,18 @@ def _flag_overdue_rems_forms(app: Flask, now: datetime) -> int:
     return rems.flag_overdue_forms(now)
 
 
+def _deliver_webhooks(app: Flask, now: datetime) -> int:
+    from ..services import webhook_delivery
+
+    return webhook_delivery.deliver_webhooks()
+
+
+def _queue_reminders(app: Flask, now: datetime) -> int:
+    from ..services import webhook_delivery
+
+    return webhook_delivery.queue_reminders(now)
+
+
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
             "Release enrollments whose hold ran out before confirmation", _expire_holds),
@@ -60,4 +72,12 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("flag_overdue_rems_forms", 12, "JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS",
             "Flag REMS Patient Monitoring Forms past their due date (and announce them)",
             _flag_overdue_rems_forms),
+    # Polled every second (REGIMEN_JOB_DELIVER_WEBHOOKS_SECONDS): a delivery starts within 5 s
+    # of the commit on every database, with no listener connection to keep alive.
+    JobSpec("deliver_webhooks", 4, "JOB_DELIVER_WEBHOOKS_SECONDS",
+            "Send webhook events from the outbox, retrying failed deliveries",
+            _deliver_webhooks),
+    JobSpec("queue_reminders", 5, "JOB_QUEUE_REMINDERS_SECONDS",
+            "Queue reminder.due events for booked appointments whose reminder time came",
+            _queue_reminders),
 )}

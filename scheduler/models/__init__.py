@@ -13,6 +13,14 @@ from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .rems import FORM_STATUSES, MonitoringForm
 from .room import Room
 from .staff import Shift, StaffMember, TimeOff
+from .webhook import (
+    WEBHOOK_PRIVACY,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookReminder,
+)
 
 __all__ = [
     "ROLES", "Allocation", "ApiKey",
@@ -23,4 +31,6 @@ __all__ = [
     "api_key_clinics",
     "FEED_PRIVACY", "FEED_SCOPES", "Feed", "JOB_OUTCOMES", "JobRun",
     "FORM_STATUSES", "MonitoringForm",
+    "WEBHOOK_PRIVACY", "Webhook", "WebhookAttempt", "WebhookDelivery", "WebhookEvent",
+    "WebhookReminder",
 ]

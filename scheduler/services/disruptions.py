@@ -36,7 +36,7 @@ from ..models.disruption import (
 )
 from ..models.status import CANCELLED, CHECKED_IN, COMPLETED, LIVE
 from ..models.types import utcnow
-from . import holds, placement, proof, rule_store, snapshot
+from . import holds, outbox, placement, proof, rule_store, snapshot
 from .access import CONFIGURE, READ, Principal
 from .lifecycle import transition
 from .pagination import Page
@@ -488,7 +488,22 @@ def _apply(who: Principal, disruption_id: int) -> Disruption:
         disruption.status = APPLIED
         disruption.resolved_at = now
         disruption.hold_expires_at = None
+        outbox.appointments_changed([rows[c["appointment_id"]] for c in moves],
+                                    outbox.APPOINTMENT_UPDATED)
+        outbox.emit(outbox.DISRUPTION_APPLIED, disruption.clinic_ids, _event_data(disruption),
+                    ordering_key=f"disruption:{disruption.id}")
     return disruption
+
+
+def _event_data(disruption: Disruption) -> dict:
+    """What an integration needs to follow up: which appointments changed and how."""
+    return {"id": disruption.id, "kind": disruption.kind, "status": disruption.status,
+            "staff_id": disruption.staff_id, "room_id": disruption.room_id,
+            "clinic_id": disruption.clinic_id, "clinic_ids": list(disruption.clinic_ids),
+            "start": disruption.starts_at.isoformat(), "end": disruption.ends_at.isoformat(),
+            "reason": disruption.reason, "summary": disruption.summary,
+            "changes": [{"appointment_id": c["appointment_id"], "outcome": c["outcome"],
+                         "cascade": c.get("cascade", False)} for c in disruption.changes]}
 
 
 def _session(change: dict) -> engine.PlacedSession:

@@ -22,7 +22,7 @@ from ..models.status import BOOKED, CANCELLED, EXPIRED, HELD, LIVE
 from ..models.types import utcnow
 from ..rules.model import Protocol, SessionKind
 from ..rules.routes import ROUTES
-from . import placement, rule_store, snapshot
+from . import outbox, placement, rule_store, snapshot
 from .access import BOOK, READ, Principal, patient_visible
 from .appointments import visible_clinic
 from .holds import expire
@@ -275,6 +275,7 @@ def confirm_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
                 transition(appt, BOOKED)
         enrollment.status = BOOKED
         enrollment.hold_expires_at = None
+        outbox.enrollment_changed(enrollment, outbox.ENROLLMENT_CONFIRMED)
     return enrollment
 
 
@@ -285,9 +286,11 @@ def cancel_enrollment(who: Principal, enrollment_id: int) -> Enrollment:
         if enrollment.status in (CANCELLED, EXPIRED):
             return enrollment
         now = utcnow()
+        was_held = enrollment.status == HELD
         for appt in enrollment.appointments:
             if appt.status in LIVE and appt.ends_at > now:
                 transition(appt, CANCELLED)
         enrollment.status = CANCELLED
         enrollment.hold_expires_at = None
+        outbox.enrollment_changed(enrollment, outbox.ENROLLMENT_CANCELLED, was_held=was_held)
     return enrollment

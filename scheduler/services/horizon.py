@@ -14,7 +14,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..models import Clinic, Enrollment
 from ..models.status import BOOKED, CANCELLED, NO_SHOW
-from . import placement, rule_store, snapshot
+from . import outbox, placement, rule_store, snapshot
 from .transaction import atomic
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ def extend_one(enrollment: Enrollment, now: datetime, horizon_days: int) -> bool
         return False
     calendar.prove(plan.sessions, complete=False)
     known = {a.key for a in existing}
-    placement.store_new(enrollment, [s for s in plan.sessions if s.key not in known],
-                        status=BOOKED)
+    created = placement.store_new(enrollment, [s for s in plan.sessions if s.key not in known],
+                                  status=BOOKED)
+    outbox.appointments_changed(created, outbox.APPOINTMENT_CREATED)
     enrollment.horizon_end = target
     return any(s.key not in known for s in plan.sessions)

@@ -29,6 +29,7 @@ from ..models.status import (
 )
 from ..models.types import utcnow
 from ..rules.wording import quantity
+from . import outbox
 from .access import BOOK, Principal
 from .appointments import get_appointment
 from .proof import plan_violations, violation_report
@@ -51,13 +52,14 @@ def transition(appt: Appointment, new_status: str) -> None:
             f"appointment {appt.id} is {appt.status}; it cannot become {new_status} "
             f"(from {appt.status} it may become: {allowed})",
             details={"status": appt.status, "requested": new_status})
-    appt.status = new_status
+    old_status, appt.status = appt.status, new_status
     # Subscribers see status changes (check-in is internal, but cancellation is not).
     appt.sequence += 1
     appt.updated_at = utcnow()
     if new_status in RELEASED:
         for allocation in appt.allocations:
             allocation.active = False
+    outbox.appointment_status_changed(appt, old_status, new_status)
 
 
 def change_status(who: Principal, appointment_id: int, action: str, *,

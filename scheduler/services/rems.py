@@ -269,8 +269,13 @@ def flag_overdue_forms(now: datetime) -> int:
 
 
 def announce_form_overdue(form: MonitoringForm) -> None:
-    """HOOK for webhooks: emit the ``rems.form_overdue`` event here (SPEC 12), inside the
-    flagging transaction so the event and the flag commit together. The webhook service is
-    being built in parallel; until it lands this only logs."""
+    """The ``rems.form_overdue`` event (SPEC 12), in the flagging transaction so the event and
+    the flag commit together."""
+    from . import outbox
+
+    outbox.emit(outbox.REMS_FORM_OVERDUE, [form.clinic_id], {
+        "id": form.id, "appointment_id": form.appointment_id, "patient_id": form.patient_id,
+        "clinic_id": form.clinic_id, "session_on": form.session_on.isoformat(),
+        "due_on": form.due_on.isoformat()}, ordering_key=f"appointment:{form.appointment_id}")
     log.info("rems.form_overdue: form %s (appointment %s, clinic %s) was due on %s",
              form.id, form.appointment_id, form.clinic_id, form.due_on.isoformat())

@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import Appointment, Clinic, Enrollment
 from ..models.status import CHECKED_IN, COMPLETED, LIVE
 from ..models.types import utcnow
-from . import holds, placement, rule_store, snapshot
+from . import holds, outbox, placement, rule_store, snapshot
 from .access import BOOK, Principal
 from .appointments import get_appointment
 from .enrollments import MAX_START_AHEAD_DAYS
@@ -77,4 +77,5 @@ def _reschedule(who, appointment_id, start, not_before) -> list[Appointment]:
     if any(a.status not in LIVE for a in changed):
         raise Conflict("moving it would move a session that already took place")
     placement.store_moves(changed, result.changed)
+    outbox.appointments_changed(changed, outbox.APPOINTMENT_UPDATED)
     return changed

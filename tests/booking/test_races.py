@@ -137,7 +137,8 @@ def _wait_healthy(base, proc):
 def _run_two_servers(database_url: str, logdir: Path):
     env = {**os.environ, "DATABASE_URL": database_url, "REGIMEN_ENV": "production",
            "REGIMEN_RATELIMIT_ENABLED": "0",
-           "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1"}
+           "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1",
+           "REGIMEN_SECRET_KEY": "test-only-secret-key"}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)

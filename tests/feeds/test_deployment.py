@@ -25,8 +25,10 @@ def test_production_refuses_to_start_without_a_public_base_url(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     with pytest.raises(RuntimeError, match="REGIMEN_PUBLIC_BASE_URL"):
         create_app("production", SQLALCHEMY_DATABASE_URI=url, PUBLIC_BASE_URL=None,
+                   SECRET_ENCRYPTION_KEY="k" * 43,
                    RATELIMIT_ENABLED=False)
     app = create_app("production", SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False,
+                     SECRET_ENCRYPTION_KEY="k" * 43,
                      PUBLIC_BASE_URL="https://regimen.example.org")
     assert app.config["PUBLIC_BASE_URL"] == "https://regimen.example.org"
 

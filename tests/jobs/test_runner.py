@@ -94,12 +94,14 @@ def test_get_jobs_lists_every_job(api, run, fake_jobs, clock):
 
     assert [j["name"] for j in jobs] == list(JOBS)
     assert {"expire_holds", "extend_horizons", "flag_overdue",
-            "flag_overdue_rems_forms"} <= set(JOBS)
+            "flag_overdue_rems_forms", "deliver_webhooks",
+            "queue_reminders"} <= set(JOBS)
     assert all(j["outcome"] is None and j["next_run_at"] is None and not j["late"]
                for j in jobs)
     assert {j["name"]: j["interval_seconds"] for j in jobs} == {
         "expire_holds": 60, "extend_horizons": 3600, "flag_overdue": 300,
-        "flag_overdue_rems_forms": 3600}
+        "flag_overdue_rems_forms": 3600, "deliver_webhooks": 1,
+        "queue_reminders": 5}
     run("expire_holds")
     first = api.get("/jobs")[0]
     assert first["outcome"] == "ok" and first["last_started_at"].startswith("2026-12-01T15:00")

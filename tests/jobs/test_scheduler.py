@@ -10,10 +10,11 @@ import pytest
 
 
 @pytest.fixture
-def fast_election(app):
-    app.config["SCHEDULER_ELECTION_RETRY_SECONDS"] = 1
-    yield
-    app.config["SCHEDULER_ELECTION_RETRY_SECONDS"] = 15
+def fast_election(app, monkeypatch):
+    monkeypatch.setitem(app.config, "SCHEDULER_ELECTION_RETRY_SECONDS", 1)
+    # Webhook delivery polls every second: here every job runs once, at start.
+    monkeypatch.setitem(app.config, "JOB_DELIVER_WEBHOOKS_SECONDS", 3600)
+    monkeypatch.setitem(app.config, "JOB_QUEUE_REMINDERS_SECONDS", 3600)
 
 
 def wait_for(condition, timeout=15.0):

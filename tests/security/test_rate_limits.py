@@ -94,9 +94,10 @@ def test_production_refuses_per_process_storage(app, database_url):
 
     with pytest.raises(RateLimitStorageError, match="REGIMEN_RATELIMIT_STORAGE_URI"):
         create_app("production", SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True,
-                   RATELIMIT_STORAGE_URI="memory://", PUBLIC_BASE_URL="https://x.example.org")
+                   RATELIMIT_STORAGE_URI="memory://", PUBLIC_BASE_URL="https://x.example.org",
+                   SECRET_ENCRYPTION_KEY="k" * 43)
     assert create_app("production", SQLALCHEMY_DATABASE_URI=database_url,
-                      PUBLIC_BASE_URL="https://x.example.org",
+                      PUBLIC_BASE_URL="https://x.example.org", SECRET_ENCRYPTION_KEY="k" * 43,
                       RATELIMIT_ENABLED=False).config["RATELIMIT_ENABLED"] is False
 
 
