@@ -149,8 +149,19 @@ def test_check_in_from_the_details_changes_the_colour(seeded, admin, client, liv
     plan = api.get(f"/enrollments/{seeded.enrollments['Ada Lovelace']}")["appointments"]
     rows = page.locator("#plan tbody tr")
     assert rows.count() == len(plan) == 4
+    words = {"booked": "booked", "held": "held (tentative)", "checked_in": "checked in"}
+    for row, session in zip(rows.all(), sorted(plan, key=lambda a: a["start"]), strict=True):
+        cells = row.locator("td").all_inner_texts()
+        assert session["key"] in cells[1] and cells[-1] == words[session["status"]]
+        assert cells[2].endswith(f"{local(session['start']):%H:%M}")
     assert page.locator("#plan tr[aria-current='true']").count() == 1
     page.screenshot(path=str(artifacts / "details-1280x800.png"))
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.screenshot(path=str(artifacts / "details-1024x768.png"))
+    # Readable at 1024×768: the panel leaves the calendar room, and nothing is cut off.
+    assert page.locator(".grid").bounding_box()["width"] > 450
+    assert details.get_by_role("button", name="Check in").bounding_box()["x"] + 80 < 1024
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     details.get_by_role("button", name="Check in").click()
     page.wait_for_selector("#answer .ok")

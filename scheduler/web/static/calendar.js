@@ -288,8 +288,10 @@ function block(appt, item) {
   name ? el("span", { class: "p", text: name }) : null,
   el("span", { class: "s", text: appt.overdue_at ? "late" : STATUS_WORDS[appt.status] }));
   const s = button.style;
+  const height = Math.max(item.bottom - item.top, 4);
   s.top = `${item.top}px`;
-  s.height = `${Math.max(item.bottom - item.top, 4)}px`;
+  s.height = `${height}px`;
+  if (height < 4 * 15) button.classList.add("short"); // no room for the status line
   s.left = `calc(${(100 * item.lane) / item.lanes}% + 2px)`;
   s.width = `calc(${100 / item.lanes}% - 4px)`;
   return button;
@@ -611,8 +613,7 @@ async function drawPlan(appt) {
   if (state.current?.id !== appt.id) return;
   const rows = sessions.map((s, i) => el("tr", { class: `${s.id === appt.id ? "current" : ""}${ms(s.end) <= now ? " past" : ""}`, "aria-current": s.id === appt.id ? "true" : null },
     el("td", { text: String(i + 1) }),
-    el("td", { text: s.key || s.phase || "" }),
-    el("td", { text: kindName(s.session_kind) }),
+    el("td", {}, el("span", { class: "key", text: s.key || s.phase || "" }), el("br"), kindName(s.session_kind)),
     el("td", {}, el("button", { type: "button", class: "link", "aria-label": `Show ${s.key || kindName(s.session_kind)} on ${dayLabel(ms(s.start), true)}`,
       on: { click: () => showAppointment(s) } }, `${dayLabel(ms(s.start), Z.wall(ms(s.start), tz).y !== thisYear)} ${Z.hhmm(ms(s.start), tz)}`)),
     el("td", {}, el("span", { class: `badge st-${s.status}`, text: STATUS_WORDS[s.status] || s.status }))));
@@ -620,7 +621,7 @@ async function drawPlan(appt) {
     el("p", { text: `${protocol} (version ${enrollment.protocol_version}), enrollment #${enrollment.id}, ${enrollment.status}, from ${enrollment.start_on}: ${sessions.length} sessions.` }),
     el("table", { class: "plan" },
       el("caption", { class: "sr-only", text: "Every session of the plan, past and future" }),
-      el("thead", {}, el("tr", {}, ...["#", "Session", "Kind", "When (clinic time)", "Status"].map((h) => el("th", { scope: "col", text: h })))),
+      el("thead", {}, el("tr", {}, ...["#", "Session", "When (clinic time)", "Status"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, ...rows)));
 }
 
