@@ -305,3 +305,31 @@ def test_wall_clock_to_instant_in_the_browser(app, browser, live_server, zone, w
     assert got[0] == expected
     local_back = datetime.fromisoformat(got[1])
     assert local_back == datetime.fromisoformat(expected.replace("Z", "+00:00"))
+
+
+def test_clinic_wall_clock_matches_zoneinfo_across_zones_and_years(app, browser, live_server):
+    """wall() reads every instant as zoneinfo does, in zones with odd offsets and DST rules."""
+    from zoneinfo import ZoneInfo
+
+    zones = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham",
+             "America/Santiago", "Europe/London", "America/St_Johns"]
+    start = datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")).timestamp() * 1000
+    instants = [int(start + i * (7 * 3600 + 13 * 60 + 7) * 1000) for i in range(2500)]
+    page = browser.new_page()
+    try:
+        page.goto(f"{live_server}/calendar")
+        got = page.evaluate("""async ([zones, instants]) => {
+            const z = await import('/calendar/static/zone.js');
+            return zones.map((zone) => instants.map((t) => {
+                const w = z.wall(t, zone);
+                return [w.y, w.m, w.d, w.h, w.mi, w.weekday];
+            }));
+        }""", [zones, instants])
+    finally:
+        page.close()
+    for zone, walls in zip(zones, got, strict=True):
+        for t, w in zip(instants, walls, strict=True):
+            local_dt = datetime.fromtimestamp(t / 1000, ZoneInfo(zone))
+            expected = [local_dt.year, local_dt.month, local_dt.day, local_dt.hour,
+                        local_dt.minute, local_dt.strftime("%a").lower()]
+            assert w == expected, (zone, t)

@@ -432,7 +432,8 @@ function drawWeek() {
   for (let m = fromMin; m < toMin; m += 15) rows.push({ label: `${pad(Math.floor(m / 60))}:${pad(m % 60)}`, first: m === fromMin });
   const px = (m) => ((m - fromMin) / 15) * ROW_PX;
   const body = el("div", { class: "body" }, timeColumn(rows));
-  const head = el("div", { class: "head" }, el("div", { class: "corner", text: zoneAbbr(bounds[0][0] + 12 * 3600000), title: tz }));
+  const head = el("div", { class: "head" }, el("div", { class: "corner", title: tz,
+    text: [...new Set(bounds.map(([s]) => zoneAbbr(s + 12 * 3600000)))].join("/") }));
   days.forEach((d, i) => {
     const label = dayLabel(bounds[i][0] + 12 * 3600000);
     head.append(el("div", { class: `colhead${d === todayText ? " today" : ""}` },

@@ -8,45 +8,47 @@ function formatter(zone) {
   if (!f) {
     f = new Intl.DateTimeFormat("en-US", {
       timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
-      hour: "numeric", minute: "numeric", second: "numeric", weekday: "short",
+      hour: "numeric", minute: "numeric", second: "numeric",
     });
     formatters.set(zone, f);
   }
   return f;
 }
 
-const WEEKDAYS = { Mon: "mon", Tue: "tue", Wed: "wed", Thu: "thu", Fri: "fri", Sat: "sat", Sun: "sun" };
+const offsets = new Map();
+const QUARTER = 15 * 60000;
 
-const walls = new Map();
-
-/** The clinic's wall clock at an instant: {y, m, d, h, mi, s, weekday: "mon"…}. Remembered:
- * a day's drawing asks for the same few instants many times, and Intl is the slow part. */
-export function wall(ms, zone) {
-  const key = `${zone} ${ms}`;
-  let w = walls.get(key);
-  if (!w) {
-    if (walls.size > 20000) walls.clear();
-    w = Object.freeze(readWall(ms, zone));
-    walls.set(key, w);
+/** The zone's UTC offset at an instant, in milliseconds (east positive). In the rules of every
+ * tzdb zone for the years a clinic books, offsets change only at quarter hours, so one Intl
+ * reading per quarter hour is exact; a day's drawing needs few of them (Intl is the slow part). */
+export function offsetAt(ms, zone) {
+  const bucket = Math.floor(ms / QUARTER) * QUARTER;
+  const key = `${zone} ${bucket}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    if (offsets.size > 50000) offsets.clear();
+    const w = readWall(bucket, zone);
+    off = Date.UTC(w.y, w.m - 1, w.d, w.h, w.mi, w.s) - bucket;
+    offsets.set(key, off);
   }
-  return w;
+  return off;
+}
+
+const WEEKDAY_CODES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/** The clinic's wall clock at an instant: {y, m, d, h, mi, s, weekday: "mon"…}. */
+export function wall(ms, zone) {
+  const t = new Date(ms + offsetAt(ms, zone));
+  return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(),
+           mi: t.getUTCMinutes(), s: t.getUTCSeconds(), weekday: WEEKDAY_CODES[t.getUTCDay()] };
 }
 
 function readWall(ms, zone) {
   const out = {};
   for (const p of formatter(zone).formatToParts(ms)) {
-    if (p.type === "weekday") out.weekday = WEEKDAYS[p.value];
-    else if (p.type !== "literal") out[p.type] = Number(p.value);
+    if (p.type !== "literal") out[p.type] = Number(p.value);
   }
-  return { y: out.year, m: out.month, d: out.day, h: out.hour % 24, mi: out.minute,
-           s: out.second, weekday: out.weekday };
-}
-
-/** The zone's UTC offset at an instant, in milliseconds (east positive). */
-export function offsetAt(ms, zone) {
-  const w = wall(ms, zone);
-  const asUtc = Date.UTC(w.y, w.m - 1, w.d, w.h, w.mi, w.s);
-  return asUtc - (ms - (((ms % 1000) + 1000) % 1000));
+  return { y: out.year, m: out.month, d: out.day, h: out.hour % 24, mi: out.minute, s: out.second };
 }
 
 /**
