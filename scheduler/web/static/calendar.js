@@ -462,8 +462,8 @@ function drawWeek() {
 // ------------------------------------------------------------------ details, plan, actions
 
 function markSelected() {
-  for (const b of document.querySelectorAll(".appt[aria-pressed]")) b.removeAttribute("aria-pressed");
-  if (state.selected) for (const b of document.querySelectorAll(`.appt[data-id="${state.selected}"]`)) b.setAttribute("aria-pressed", "true");
+  for (const b of document.querySelectorAll(".appt[aria-current]")) b.removeAttribute("aria-current");
+  if (state.selected) for (const b of document.querySelectorAll(`.appt[data-id="${state.selected}"]`)) b.setAttribute("aria-current", "true");
 }
 
 async function openDetails(id, { focus = true, keepAnswer = false } = {}) {
