@@ -18,6 +18,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     from .cli import register_cli
     from .extensions import db, migrate
     from .health import health_bp
+    from .web import web_bp
 
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(get_config(config_name))
@@ -35,6 +36,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     app.register_blueprint(health_bp)
+    app.register_blueprint(web_bp)  # the front-desk calendar page (SPEC 11)
     _track_read_only_requests(app)  # first: it decides how the request's transaction begins
     register_api(app)
     register_cli(app)
