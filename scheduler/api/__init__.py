@@ -17,12 +17,13 @@ from . import (
     rooms,
     rules,
     staff,
+    waitlist,
 )
 from .auth import authenticate, reset_actor
 from .errors import register_error_handlers
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
-              appointments.blp, audit.blp, feeds.blp, jobs.blp]
+              appointments.blp, audit.blp, feeds.blp, jobs.blp, waitlist.blp]
 
 
 def register_api(app: Flask) -> None:

@@ -43,6 +43,18 @@ def _flag_overdue(app: Flask, now: datetime) -> int:
     return lifecycle.flag_overdue(now, timedelta(minutes=app.config["OVERDUE_GRACE_MINUTES"]))
 
 
+def _match_waitlist(app: Flask, now: datetime) -> int:
+    from ..services import matching
+
+    return matching.match_pending(now)
+
+
+def _expire_offers(app: Flask, now: datetime) -> int:
+    from ..services import offers
+
+    return offers.expire_offers(now)
+
+
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
             "Release enrollments whose hold ran out before confirmation", _expire_holds),
@@ -51,4 +63,11 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("flag_overdue", 3, "JOB_FLAG_OVERDUE_SECONDS",
             "Flag booked appointments long past their end without a check-in",
             _flag_overdue),
+    # Lock keys 10 and 11 (issue 10), clear of the small numbers other jobs may take.
+    JobSpec("match_waitlist", 10, "JOB_MATCH_WAITLIST_SECONDS",
+            "Offer released capacity to waiting enrollments, first come first served",
+            _match_waitlist),
+    JobSpec("expire_offers", 11, "JOB_EXPIRE_OFFERS_SECONDS",
+            "Expire unanswered waitlist offers and pass their time to the next in line",
+            _expire_offers),
 )}

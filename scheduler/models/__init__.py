@@ -11,6 +11,7 @@ from .patient import Patient
 from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .room import Room
 from .staff import Shift, StaffMember, TimeOff
+from .waitlist import CapacityRelease, Offer, OfferAppointment, WaitlistEntry
 
 __all__ = [
     "ROLES", "Allocation", "ApiKey",
@@ -19,4 +20,5 @@ __all__ = [
     "ProtocolVersion", "Room", "SessionKindRecord", "Shift", "StaffMember", "TimeOff",
     "api_key_clinics",
     "FEED_PRIVACY", "FEED_SCOPES", "Feed", "JOB_OUTCOMES", "JobRun",
+    "CapacityRelease", "Offer", "OfferAppointment", "WaitlistEntry",
 ]

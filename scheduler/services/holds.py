@@ -29,7 +29,9 @@ def release_expired_holds(now: datetime) -> int:
         expire(enrollment)
     if expired:
         db.session.flush()
-    return len(expired)
+    from .offers import release_expired_offers  # offers build on holds, not the reverse
+
+    return len(expired) + release_expired_offers(now)
 
 
 def expire_holds(now: datetime) -> int:

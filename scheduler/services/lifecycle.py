@@ -29,6 +29,7 @@ from ..models.types import utcnow
 from .access import BOOK, Principal
 from .appointments import get_appointment
 from .proof import plan_violations, violation_report
+from .releases import capacity_released
 from .transaction import atomic
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -55,6 +56,9 @@ def transition(appt: Appointment, new_status: str) -> None:
     if new_status in RELEASED:
         for allocation in appt.allocations:
             allocation.active = False
+        if appt.ends_at > appt.updated_at:
+            # Future time came free: the waitlist may take it (SPEC 9).
+            capacity_released(appt.clinic_id, appt.updated_at)
 
 
 def change_status(who: Principal, appointment_id: int, action: str) -> tuple[Appointment, list]:
