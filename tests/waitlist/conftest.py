@@ -30,13 +30,21 @@ class Clinic:
         return self.api.post("/patients", {"name": name, "clinic_id": self.id})["id"]
 
     def booked(self, name: str, start_on: str = "2027-02-01", weekdays=WEEKDAYS) -> dict:
-        """A patient with a confirmed two-infusion plan."""
-        enrollment = self.api.post("/enrollments", {
-            "patient_id": self.patient(name), "protocol_id": self.protocol,
-            "clinic_id": self.id, "start_on": start_on,
-            "availability": {"weekdays": list(weekdays), "earliest": "09:00",
-                             "latest": "11:00"}})
-        return self.api.post(f"/enrollments/{enrollment['id']}/confirm", expect=200)
+        """A patient with a confirmed two-infusion plan (from the earliest date the 409
+        names, when the clinic is too full from ``start_on``)."""
+        patient = self.patient(name)
+        for _attempt in range(3):
+            response = self.api.call("POST", "/enrollments", {
+                "patient_id": patient, "protocol_id": self.protocol,
+                "clinic_id": self.id, "start_on": start_on,
+                "availability": {"weekdays": list(weekdays), "earliest": "09:00",
+                                 "latest": "11:00"}})
+            body = response.get_json()
+            if response.status_code == 201:
+                return self.api.post(f"/enrollments/{body['id']}/confirm", expect=200)
+            assert response.status_code == 409, body
+            start_on = body["error"]["details"]["earliest_start_on"]
+        raise AssertionError(f"no plan for {name}: {body}")
 
     def wait(self, enrollment: dict, expect: int = 201, **body) -> dict:
         return self.api.post(f"/enrollments/{enrollment['id']}/waitlist", body or None,
