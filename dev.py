@@ -4,7 +4,7 @@
     python3 dev.py demo    install, migrate, seed a demo practice, print a key, serve
     python3 dev.py test    install and run the whole test suite (extra args go to pytest)
     python3 dev.py lint    ruff
-    python3 dev.py bench engine|booking|feed [args]   one benchmark (README, "Benchmarks")
+    python3 dev.py bench engine|booking|feed|waitlist [args]   one benchmark (README, "Benchmarks")
 
 It keeps its own virtual environment in .venv and reinstalls only when requirements change.
 """
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     if command == "lint":
         ensure_env("requirements-dev.txt")
         return run([str(BIN / "ruff"), "check", "."])
-    if command == "bench" and rest and rest[0] in ("engine", "booking", "feed"):
+    if command == "bench" and rest and rest[0] in ("engine", "booking", "feed", "waitlist"):
         ensure_env("requirements-dev.txt")
         return run([str(PY), "-m", f"benchmarks.{rest[0]}_bench", *rest[1:]])
     print(__doc__)

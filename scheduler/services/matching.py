@@ -28,13 +28,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 
 from .. import engine
+from ..engine.index import next_free
+from ..engine.localtime import to_seconds
 from ..extensions import db
 from ..models import Allocation, Clinic, Enrollment, Offer, OfferAppointment, WaitlistEntry
 from ..models.status import BOOKED, CANCELLED, HELD, LIVE, OFFER_OPEN
@@ -43,6 +45,11 @@ from . import offers, placement, releases, rule_store, snapshot
 from .waitlist import serving_order
 
 log = logging.getLogger(__name__)
+
+MAX_FIRST_DAY_PROBES = 10
+"""Up to this many days with free time in a plan's window, each is tried as its first day."""
+SCAN_MARGIN_DAYS = 60
+"""Beyond the last waiting plan's sessions, days are left to the engine as they are."""
 
 
 def match_pending(now: datetime | None = None) -> int:
@@ -86,10 +93,15 @@ class _Shared:
     """What every candidate of one pass shares: the clinic's bookings as one index, the
     patients' own busy times, read once."""
 
-    def __init__(self, clinic: Clinic, patient_ids: set[int], now: datetime) -> None:
+    def __init__(self, clinic: Clinic, patient_ids: set[int], now: datetime,
+                 scan_until: datetime) -> None:
         tz = clinic.timezone
-        today = now.astimezone(ZoneInfo(tz)).date()
+        self.tz = ZoneInfo(tz)
+        today = now.astimezone(self.tz).date()
         self.window_start, self.window_end = snapshot.plan_window(today, tz)
+        self.scan_start = snapshot.local_midnight(today, tz)
+        self.scan_end = min(scan_until, self.window_end)
+        self.full_by_kind: dict[str, frozenset[date]] = {}
         self.base: engine.Practice | None = None
         self.index: engine.BookingIndex | None = None
         self.busy: dict[int, list[engine.BusyInterval]] = defaultdict(list)
@@ -116,20 +128,85 @@ class _Shared:
             self.base = calendar.practice(patient_id=None, window_start=self.window_start,
                                           window_end=self.window_end)
             self.index = engine.BookingIndex.from_allocations(self.base.bookings)
-        return dataclasses.replace(self.base, kinds=calendar.kinds, bookings=self.index)
+        practice = dataclasses.replace(self.base, kinds=calendar.kinds, bookings=self.index)
+        full = self.full_days(practice, calendar.protocol, calendar.kinds)
+        clinic = dataclasses.replace(practice.clinic, closures=practice.clinic.closures | full)
+        return dataclasses.replace(practice, clinic=clinic)
+
+    def full_days(self, practice: engine.Practice, protocol, kinds) -> frozenset[date]:
+        """Days of the scanned span on which no room could hold any session of the plan's
+        kinds (as the calendar stood at the start of the pass). The engine is told they are
+        closed, so a search through a full clinic visits only days with free time; a plan
+        found that way fits the real calendar all the same (it had fewer days to choose)."""
+        codes = sorted({p.session_kind for p in protocol.phases}
+                       | {p.follow_up.session_kind for p in protocol.phases if p.follow_up})
+        full: frozenset[date] | None = None
+        for code in codes:
+            if code not in self.full_by_kind:
+                self.full_by_kind[code] = self._full_for(practice, kinds[code])
+            full = self.full_by_kind[code] if full is None else full & self.full_by_kind[code]
+        return full or frozenset()
+
+    def _full_for(self, practice: engine.Practice, kind) -> frozenset[date]:
+        if not kind.needs_room:
+            return frozenset()
+        units = [("room", r.id, u) for r in practice.rooms
+                 if set(kind.room_features) <= set(r.features) for u in range(r.capacity)]
+        length = kind.duration_minutes * 60
+        hours = practice.clinic.hours
+        day, last = self.scan_start.astimezone(self.tz).date(), \
+            self.scan_end.astimezone(self.tz).date()
+        full = set()
+        while day < last:
+            windows = hours.get(WEEKDAYS[day.weekday()], ())
+            midnight = datetime.combine(day, time(0), tzinfo=self.tz)
+            if not any(_fits(self.index.unit(unit), _at(midnight, a), _at(midnight, b), length)
+                       for a, b in windows for unit in units):
+                full.add(day)
+            day += timedelta(days=1)
+        return frozenset(full)
 
     def taken(self, allocations) -> None:
         assert self.index is not None
         self.index.add_allocations([a for a in allocations if a.resource_type != "patient"])
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _at(midnight: datetime, minutes: int) -> int:
+    """Seconds since the epoch of a local wall-clock minute of the day (DST-aware)."""
+    local = datetime.combine(midnight.date(), time(minutes // 60 % 24, minutes % 60),
+                             tzinfo=midnight.tzinfo) if minutes < 1440 else \
+        datetime.combine(midnight.date() + timedelta(days=1), time(0), tzinfo=midnight.tzinfo)
+    return to_seconds(local)
+
+
+def _days(first: date, last: date):
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _fits(lists, start: int, end: int, length: int) -> bool:
+    return next_free(lists, start, length) + length <= end
+
+
 def _offer_in_order(clinic: Clinic, entries: list[WaitlistEntry], now: datetime) -> int:
-    shared = _Shared(clinic, {e.patient_id for e in entries}, now)
+    # The waiting plans, locked together (confirm, cancel and accept lock them too).
+    enrollments = {e.id: e for e in db.session.scalars(
+        select(Enrollment).where(Enrollment.id.in_([e.enrollment_id for e in entries]))
+        .with_for_update())}
+    # Free time is scanned up to where the latest waiting plan begins, plus a margin for
+    # the plan's later sessions: an offer starts before the plan it replaces.
+    firsts = [a.starts_at for e in enrollments.values() for a in e.appointments]
+    scan_until = max(firsts, default=now) + timedelta(days=SCAN_MARGIN_DAYS)
+    shared = _Shared(clinic, {e.patient_id for e in entries}, now, scan_until)
     minutes = current_app.config["OFFER_MINUTES"]
     made = 0
     for entry in entries:
-        enrollment = db.session.scalar(select(Enrollment).where(
-            Enrollment.id == entry.enrollment_id).with_for_update())
+        enrollment = enrollments.get(entry.enrollment_id)
         if enrollment is None or enrollment.status != BOOKED:
             continue
         found = _earlier_plan(clinic, enrollment, entry.min_gain_days, shared, now)
@@ -161,15 +238,30 @@ def _earlier_plan(clinic: Clinic, enrollment: Enrollment, min_gain_days: int, sh
         return None
     calendar = shared.calendar(clinic, enrollment, now)
     practice = shared.practice(calendar)
-    engine_enr = placement.engine_enrollment(
-        calendar.protocol, enrollment.patient_id, start_on, enrollment.availability,
-        enrollment.preferences, enrollment.horizon_end,
-        tuple(shared.busy.get(enrollment.patient_id, ())), not_before=now)
-    options = engine.SearchOptions(start_within_days=(latest_first - start_on).days,
-                                   explain_earliest_date=False)
-    try:
-        plan = engine.place_plan(practice, engine_enr, options)
-    except engine.PlacementError:
+    weekdays = set(enrollment.availability.get("weekdays") or WEEKDAYS)
+    open_days = [d for d in _days(start_on, latest_first)
+                 if d not in practice.clinic.closures and WEEKDAYS[d.weekday()] in weekdays]
+    if not open_days:
+        return None
+    # First days with free time, earliest first, one short search each; when there are many
+    # (a clinic with room to spare), one search over the whole window instead.
+    if len(open_days) <= MAX_FIRST_DAY_PROBES:
+        probes = [(day, 0) for day in open_days]
+    else:
+        probes = [(open_days[0], (latest_first - open_days[0]).days)]
+    busy = tuple(shared.busy.get(enrollment.patient_id, ()))
+    plan = None
+    for first_day, within in probes:
+        engine_enr = placement.engine_enrollment(
+            calendar.protocol, enrollment.patient_id, first_day, enrollment.availability,
+            enrollment.preferences, enrollment.horizon_end, busy, not_before=now)
+        options = engine.SearchOptions(start_within_days=within, explain_earliest_date=False)
+        try:
+            plan = engine.place_plan(practice, engine_enr, options)
+            break
+        except engine.PlacementError:
+            continue
+    if plan is None:
         return None
     first_new = min(s.start for s in plan.sessions).astimezone(tz).date()
     if first_new > latest_first or first_new < start_on:

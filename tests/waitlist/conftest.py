@@ -29,7 +29,8 @@ class Clinic:
     def patient(self, name: str) -> int:
         return self.api.post("/patients", {"name": name, "clinic_id": self.id})["id"]
 
-    def booked(self, name: str, start_on: str = "2027-02-01", weekdays=WEEKDAYS) -> dict:
+    def booked(self, name: str, start_on: str = "2027-02-01", weekdays=WEEKDAYS,
+               latest: str = "11:00") -> dict:
         """A patient with a confirmed two-infusion plan (from the earliest date the 409
         names, when the clinic is too full from ``start_on``)."""
         patient = self.patient(name)
@@ -38,7 +39,7 @@ class Clinic:
                 "patient_id": patient, "protocol_id": self.protocol,
                 "clinic_id": self.id, "start_on": start_on,
                 "availability": {"weekdays": list(weekdays), "earliest": "09:00",
-                                 "latest": "11:00"}})
+                                 "latest": latest}})
             body = response.get_json()
             if response.status_code == 201:
                 return self.api.post(f"/enrollments/{body['id']}/confirm", expect=200)
