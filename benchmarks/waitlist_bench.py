@@ -11,7 +11,8 @@
    database; a cancellation through the app, then ``GET /offers`` polled every 50 ms until an
    open offer shows: end to end, 10 times.
 3. fill rate: a full two-chair clinic booked ~6 weeks ahead (every patient wanted to start on
-   the first day); over its first 4 weeks 10 % of the appointments are cancelled at random (one at a time; from plans not waiting), 30 % of the
+   the first day); over its first 4 weeks 10 % of the appointments are cancelled at random
+   (one at a time; from plans not waiting), 30 % of the
    plans wait; after each cancellation a matching pass runs and every offer is accepted.
    Freed infusion hours re-filled (booked infusion hours in the 4 weeks at the end versus right
    after the cancellations), with the waitlist and without (without: nothing re-fills them).
