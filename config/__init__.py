@@ -63,6 +63,12 @@ class Config:
     JOB_FLAG_OVERDUE_SECONDS = int(os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_SECONDS", "300"))
     JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS = int(
         os.environ.get("REGIMEN_JOB_FLAG_OVERDUE_REMS_FORMS_SECONDS", "3600"))
+    # Waitlist (SPEC 9): how long an offer holds its slots unanswered; how often the matcher
+    # looks for released capacity (offers come within this plus the matching time) and how
+    # often unanswered offers are expired.
+    OFFER_MINUTES = int(os.environ.get("REGIMEN_OFFER_MINUTES", "120"))
+    JOB_MATCH_WAITLIST_SECONDS = int(os.environ.get("REGIMEN_JOB_MATCH_WAITLIST_SECONDS", "3"))
+    JOB_EXPIRE_OFFERS_SECONDS = int(os.environ.get("REGIMEN_JOB_EXPIRE_OFFERS_SECONDS", "30"))
     # A booked appointment this long past its end without a check-in is flagged as overdue.
     OVERDUE_GRACE_MINUTES = int(os.environ.get("REGIMEN_OVERDUE_GRACE_MINUTES", "60"))
     # A run that starts this late (process paused, machine asleep) still runs, once.

@@ -19,6 +19,7 @@ from . import (
     rooms,
     rules,
     staff,
+    waitlist,
     webhooks,
 )
 from .auth import authenticate, reset_actor
@@ -28,7 +29,8 @@ from .ratelimit import init_rate_limits
 
 BLUEPRINTS = [clinics.blp, rooms.blp, staff.blp, patients.blp, rules.blp, enrollments.blp,
               appointments.blp, audit.blp, feeds.blp, jobs.blp, disruptions.blp,
-              rems.blp, webhooks.blp]
+              rems.blp, webhooks.blp,
+              waitlist.blp]
 
 
 def register_api(app: Flask) -> None:

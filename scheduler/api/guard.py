@@ -25,6 +25,7 @@ from ..services import (
     disruptions,
     enrollments,
     feeds,
+    offers,
     practice,
     rule_store,
     webhooks,
@@ -47,6 +48,7 @@ PATH_LOADERS: dict[str, Callable[[Principal, object], object]] = {
     "feed_id": feeds.get_feed,
     "disruption_id": disruptions.get_disruption,
     "webhook_id": webhooks.get_webhook,
+    "offer_id": offers.get_offer,
     "code": rule_store.get_session_kind,
 }
 

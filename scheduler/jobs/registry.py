@@ -59,6 +59,16 @@ def _queue_reminders(app: Flask, now: datetime) -> int:
     from ..services import webhook_delivery
 
     return webhook_delivery.queue_reminders(now)
+def _match_waitlist(app: Flask, now: datetime) -> int:
+    from ..services import matching
+
+    return matching.match_pending(now)
+
+
+def _expire_offers(app: Flask, now: datetime) -> int:
+    from ..services import offers
+
+    return offers.expire_offers(now)
 
 
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
@@ -80,4 +90,11 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("queue_reminders", 5, "JOB_QUEUE_REMINDERS_SECONDS",
             "Queue reminder.due events for booked appointments whose reminder time came",
             _queue_reminders),
+    # Lock keys 10 and 11 (issue 10), clear of the small numbers other jobs may take.
+    JobSpec("match_waitlist", 10, "JOB_MATCH_WAITLIST_SECONDS",
+            "Offer released capacity to waiting enrollments, first come first served",
+            _match_waitlist),
+    JobSpec("expire_offers", 11, "JOB_EXPIRE_OFFERS_SECONDS",
+            "Expire unanswered waitlist offers and pass their time to the next in line",
+            _expire_offers),
 )}

@@ -13,6 +13,7 @@ from .protocol import ProtocolRecord, ProtocolVersion, SessionKindRecord
 from .rems import FORM_STATUSES, MonitoringForm
 from .room import Room
 from .staff import Shift, StaffMember, TimeOff
+from .waitlist import CapacityRelease, Offer, OfferAppointment, WaitlistEntry
 from .webhook import (
     WEBHOOK_PRIVACY,
     Webhook,
@@ -33,4 +34,5 @@ __all__ = [
     "FORM_STATUSES", "MonitoringForm",
     "WEBHOOK_PRIVACY", "Webhook", "WebhookAttempt", "WebhookDelivery", "WebhookEvent",
     "WebhookReminder",
+    "CapacityRelease", "Offer", "OfferAppointment", "WaitlistEntry",
 ]

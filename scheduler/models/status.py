@@ -27,3 +27,12 @@ OCCUPYING = (HELD, BOOKED, CHECKED_IN, COMPLETED)
 """Their allocations hold resources; a plan's rules are judged on these sessions."""
 RELEASED = (CANCELLED, NO_SHOW)
 """Left the calendar: their allocations no longer hold anything."""
+
+# Waitlist offers (SPEC 9): a held alternative plan waiting for the patient's answer.
+OFFER_OPEN = "open"
+OFFER_ACCEPTED = "accepted"
+OFFER_DECLINED = "declined"
+OFFER_EXPIRED = "expired"
+OFFER_WITHDRAWN = "withdrawn"
+"""The plan it would replace changed meanwhile (a session moved, was cancelled or started)."""
+OFFER_STATUSES = (OFFER_OPEN, OFFER_ACCEPTED, OFFER_DECLINED, OFFER_EXPIRED, OFFER_WITHDRAWN)

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Disruption, Enrollment
-from ..models.disruption import PROPOSED
+from ..models.disruption import APPLIED, PROPOSED
 from ..models.status import CANCELLED, EXPIRED, HELD
 from .lifecycle import transition
+from .releases import capacity_released
 from .transaction import atomic
 
 
@@ -31,7 +32,9 @@ def release_expired_holds(now: datetime) -> int:
         expire(enrollment)
     if expired:
         db.session.flush()
-    return len(expired) + release_expired_proposals(now)
+    from .offers import release_expired_offers  # offers build on holds, not the reverse
+
+    return len(expired) + release_expired_proposals(now) + release_expired_offers(now)
 
 
 def release_disruption(disruption: Disruption, status: str, now: datetime) -> None:
@@ -43,6 +46,10 @@ def release_disruption(disruption: Disruption, status: str, now: datetime) -> No
     if status != EXPIRED:
         disruption.hold_expires_at = None
     db.session.flush()
+    if status != APPLIED:
+        # What the proposal kept from new bookings is bookable again: the waitlist may take it.
+        for clinic_id in disruption.clinic_ids:
+            capacity_released(clinic_id, now)
 
 
 def release_expired_proposals(now: datetime) -> int:

@@ -33,6 +33,7 @@ from . import outbox
 from .access import BOOK, Principal
 from .appointments import get_appointment
 from .proof import plan_violations, violation_report
+from .releases import capacity_released
 from .transaction import atomic
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -59,6 +60,9 @@ def transition(appt: Appointment, new_status: str) -> None:
     if new_status in RELEASED:
         for allocation in appt.allocations:
             allocation.active = False
+        if appt.ends_at > appt.updated_at:
+            # Future time came free: the waitlist may take it (SPEC 9).
+            capacity_released(appt.clinic_id, appt.updated_at)
     outbox.appointment_status_changed(appt, old_status, new_status)
 
 

@@ -144,17 +144,24 @@ def lock_calendars(clinic_ids, now: datetime | None = None) -> datetime:
 
 
 def store_new(enrollment: Enrollment, sessions: Iterable[PlacedSession],
-              status: str) -> list[Appointment]:
-    """New appointments for the plan, after checking that their resources are free."""
+              status: str, *, detached: bool = False) -> list[Appointment]:
+    """New appointments for the plan, after checking that their resources are free.
+
+    ``detached``: stored outside the plan (no enrollment, no key) with follow-ups linked among
+    themselves: a waitlist offer's held alternative, which joins the plan only when accepted.
+    """
     sessions = list(sessions)
     assert_free([a for s in sessions for a in s.allocations])
-    by_key: dict[str, Appointment] = {a.key: a for a in enrollment.appointments if a.key}
+    by_key: dict[str, Appointment] = {} if detached else \
+        {a.key: a for a in enrollment.appointments if a.key}
     stored = []
     for session in sessions:
         appt = Appointment(
-            enrollment_id=enrollment.id, patient_id=enrollment.patient_id,
+            enrollment_id=None if detached else enrollment.id,
+            patient_id=enrollment.patient_id,
             clinic_id=enrollment.clinic_id, session_kind=session.kind, phase=session.phase,
-            key=session.key, starts_at=session.start, ends_at=session.end, status=status,
+            key=None if detached else session.key, starts_at=session.start,
+            ends_at=session.end, status=status,
             follow_up_of=by_key[session.follow_up_of] if session.follow_up_of else None)
         appt.allocations = [to_allocation(a) for a in session.allocations]
         db.session.add(appt)

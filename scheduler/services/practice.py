@@ -31,6 +31,7 @@ from .access import (
     visible_patients,
 )
 from .pagination import Page, paginate
+from .releases import capacity_released
 from .transaction import atomic, lock_clinic_calendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -78,6 +79,7 @@ def update_clinic(who: Principal, clinic_id: int, data: dict) -> Clinic:
                 Appointment.clinic_id == clinic_id, limit=None)
                 if not _inside_opening(a, clinic)], f"clinic {clinic_id}",
                 verb="change the hours, closures or time zone of")
+            capacity_released(clinic_id)
     return clinic
 
 
@@ -154,6 +156,7 @@ def create_room(who: Principal, clinic_id: int, data: dict) -> Room:
         data["features"] = _dedupe(data.get("features", []))
         room = Room(clinic_id=clinic_id, **data)
         db.session.add(room)
+        capacity_released(clinic_id)  # a new room is new time for the waitlist
     return room
 
 
@@ -169,6 +172,7 @@ def update_room(who: Principal, room_id: int, data: dict) -> Room:
             _refuse_units_in_use("room", room_id, data["capacity"], "capacity")
         for key, value in data.items():
             setattr(room, key, value)
+        capacity_released(room.clinic_id)
         if "features" in data:
             pinned: dict = {}
             missing = [a for a in _live_appointments(_uses("room", room_id), limit=None)
@@ -253,6 +257,8 @@ def create_staff(who: Principal, data: dict) -> StaffMember:
             raise Invalid.field("shifts", "a clinic-scoped key must give at least one shift "
                                           "in its clinics")
         db.session.add(member)
+        for clinic_id in sorted({s.clinic_id for s in member.shifts}):
+            capacity_released(clinic_id)  # new shifts are new time for the waitlist
     return member
 
 
@@ -287,6 +293,8 @@ def update_staff(who: Principal, staff_id: int, data: dict) -> StaffMember:
                         if not _staff_still_fits(member, a, pinned)]
             _refuse_if_booked(who, stranded, f"staff member {staff_id}",
                               verb="change the shifts or roles of")
+        for clinic_id in sorted({s.clinic_id for s in member.shifts}):
+            capacity_released(clinic_id)
     return member
 
 

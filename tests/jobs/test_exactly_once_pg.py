@@ -27,7 +27,8 @@ def pg_app():
 
     # Every job's second run must be the failover's (webhook delivery polls every second).
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=url, SCHEDULER_ELECTION_RETRY_SECONDS=1,
-                     JOB_DELIVER_WEBHOOKS_SECONDS=3600, JOB_QUEUE_REMINDERS_SECONDS=3600)
+                     JOB_DELIVER_WEBHOOKS_SECONDS=3600, JOB_QUEUE_REMINDERS_SECONDS=3600,
+                     JOB_MATCH_WAITLIST_SECONDS=3600, JOB_EXPIRE_OFFERS_SECONDS=3600)
     with app.app_context():
         upgrade()
     yield app

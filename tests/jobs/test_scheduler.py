@@ -15,6 +15,8 @@ def fast_election(app, monkeypatch):
     # Webhook delivery polls every second: here every job runs once, at start.
     monkeypatch.setitem(app.config, "JOB_DELIVER_WEBHOOKS_SECONDS", 3600)
     monkeypatch.setitem(app.config, "JOB_QUEUE_REMINDERS_SECONDS", 3600)
+    monkeypatch.setitem(app.config, "JOB_MATCH_WAITLIST_SECONDS", 3600)
+    monkeypatch.setitem(app.config, "JOB_EXPIRE_OFFERS_SECONDS", 3600)
 
 
 def wait_for(condition, timeout=15.0):
