@@ -253,7 +253,9 @@ def bench_latency(url: str, runs: int) -> list[tuple[str, str]]:
     api = api_for(app)
     ids, protocol = practice(api, chairs=1, nurses=1, hours=("09:00", "11:00"))
     clinic = Clinic(api, ids, protocol)
-    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production"}
+    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
+           "REGIMEN_RATELIMIT_ENABLED": "0", "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1",
+           "REGIMEN_SECRET_KEY": "benchmark-only-secret-key"}
     log = open(Path(tempfile.gettempdir()) / f"waitlist-bench-scheduler-{os.getpid()}.log", "wb")
     scheduler = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler",
                                   "run"], cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -152,7 +152,8 @@ WAITING = 4
 
 def _pg_env(url):
     return {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
-            "REGIMEN_RATELIMIT_ENABLED": "0"}
+            "REGIMEN_RATELIMIT_ENABLED": "0", "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1",
+            "REGIMEN_SECRET_KEY": "test-only-secret-key"}
 
 
 @pytest.mark.slow
