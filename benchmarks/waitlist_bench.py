@@ -10,7 +10,8 @@
 2. latency: ``flask scheduler run`` in its own process (default job intervals) on the same
    database; a cancellation through the app, then ``GET /offers`` polled every 50 ms until an
    open offer shows: end to end, 10 times.
-3. fill rate: a full two-chair clinic booked ~6 weeks ahead (every patient wanted to start on
+3. fill rate: a full two-chair clinic booked the month and ``--beyond-weeks`` more (default 8;
+   every patient wanted to start on
    the first day); over its first 4 weeks 10 % of the appointments are cancelled at random
    (one at a time; from plans not waiting), 30 % of the
    plans wait; after each cancellation a matching pass runs and every offer is accepted.
@@ -291,7 +292,8 @@ def bench_latency(url: str, runs: int) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- 3. fill rate
 
-def bench_fill(url: str, quick: bool, rules=TWO_INFUSIONS) -> list[tuple[str, str]]:
+def bench_fill(url: str, quick: bool, rules=TWO_INFUSIONS, beyond: int = 2
+               ) -> list[tuple[str, str]]:
     from scheduler.extensions import db
     from scheduler.models import Appointment
     from scheduler.services import matching
@@ -309,7 +311,7 @@ def bench_fill(url: str, quick: bool, rules=TWO_INFUSIONS) -> list[tuple[str, st
     hi = datetime.combine(month_end, dtime(0), tzinfo=tz)
     plans = []
     start_on = month_start
-    while start_on < month_end + timedelta(days=14):  # full, and two weeks beyond
+    while start_on < month_end + timedelta(weeks=beyond):  # full, and weeks beyond
         plan = clinic.booked(f"P{len(plans)}", start_on=start_on.isoformat(), latest="15:00")
         plans.append(plan)
         start_on = max(start_on, date.fromisoformat(min(a["start"][:10]
@@ -334,10 +336,12 @@ def bench_fill(url: str, quick: bool, rules=TWO_INFUSIONS) -> list[tuple[str, st
 
     rng = random.Random(11)
     full = booked_hours()
-    waiting = set(p["id"] for p in rng.sample(plans, round(0.3 * len(plans))))
-    for plan in plans:
-        if plan["id"] in waiting:
-            clinic.wait(plan)
+    # Patients join the waitlist in no particular order (not in the order they were booked):
+    # first come, first served is the order of joining.
+    joining = rng.sample(plans, round(0.3 * len(plans)))
+    waiting = set(p["id"] for p in joining)
+    for plan in joining:
+        clinic.wait(plan)
     with app.app_context():
         matching.match_pending()  # the joins: nothing free yet
     in_month = [a for p in plans if p["id"] not in waiting for a in p["appointments"]
@@ -366,8 +370,8 @@ def bench_fill(url: str, quick: bool, rules=TWO_INFUSIONS) -> list[tuple[str, st
     days = (month_end - month_start).days
     name = rules["name"].lower()
     return [
-        (f"{name}: simulated {days} days, 2 chairs full: plans / waiting / appointments in "
-         "the window",
+        (f"{name}: simulated {days} days, 2 chairs full and {beyond} weeks beyond: plans / "
+         "waiting / appointments in the window",
          f"{len(plans)} / {len(waiting)} / {len(all_in_month)}"),
         (f"{name}: cancelled at random (10 % of the window's appointments), hours freed",
          f"{len(cancelled)}, {freed:.1f} h"),
@@ -387,6 +391,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--only", choices=("matching", "latency", "fill"))
+    parser.add_argument("--beyond-weeks", type=int, default=8,
+                        help="fill rate: how many weeks past the month the clinic is full")
     args = parser.parse_args()
 
     def url(name):
@@ -400,8 +406,8 @@ def main() -> None:
     if args.only in (None, "latency"):
         rows += bench_latency(url("latency"), 5 if args.quick else 10)
     if args.only in (None, "fill"):
-        rows += bench_fill(url("fill"), args.quick)
-        rows += bench_fill(url("fill1"), args.quick, ONE_INFUSION)
+        rows += bench_fill(url("fill"), args.quick, beyond=args.beyond_weeks)
+        rows += bench_fill(url("fill1"), args.quick, ONE_INFUSION, beyond=args.beyond_weeks)
     db_name = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else \
         "SQLite file"
     load = os.getloadavg()
