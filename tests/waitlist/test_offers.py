@@ -15,6 +15,22 @@ def _first(enrollment_or_offer) -> date:
     return date.fromisoformat(days(enrollment_or_offer)[0])
 
 
+def _offer_to_the_first_of_two_waiting(c, match, *, also_booked: int = 0):
+    """An early plan cancelled while two later ones wait: the offer goes to the first."""
+    early = c.booked("Early")
+    for n in range(also_booked):
+        c.booked(f"Booked {n}")
+    first = c.booked("First waiting")
+    second = c.booked("Second waiting")
+    c.wait(first)
+    c.wait(second)
+    _cancel(c, early)
+    match()
+    (offer,) = c.offers()
+    assert offer["enrollment_id"] == first["id"]
+    return first, second, offer
+
+
 def test_cancellation_offers_the_first_waiting_patient_whose_plan_fits(full_clinic, match,
                                                                        db_problems):
     c = full_clinic
@@ -72,16 +88,7 @@ def test_accept_swaps_the_plan_and_the_calendar_passes_both_checks(app, full_cli
 
 def test_accepting_frees_the_old_slots_for_the_next_in_line(full_clinic, match, db_problems):
     c = full_clinic
-    early = c.booked("Early")
-    c.booked("Second")
-    first = c.booked("First waiting")
-    second = c.booked("Second waiting")
-    c.wait(first)
-    c.wait(second)
-    _cancel(c, early)
-    match()
-    (offer,) = c.offers()
-    assert offer["enrollment_id"] == first["id"]
+    first, second, offer = _offer_to_the_first_of_two_waiting(c, match, also_booked=1)
     c.api.post(f"/offers/{offer['id']}/accept", expect=200)
     assert match() == 1
     (next_offer,) = c.offers()
@@ -92,15 +99,7 @@ def test_accepting_frees_the_old_slots_for_the_next_in_line(full_clinic, match, 
 
 def test_decline_passes_the_time_to_the_next_in_line(full_clinic, match, db_problems):
     c = full_clinic
-    early = c.booked("Early")
-    first = c.booked("First waiting")
-    second = c.booked("Second waiting")
-    c.wait(first)
-    c.wait(second)
-    _cancel(c, early)
-    match()
-    (offer,) = c.offers()
-    assert offer["enrollment_id"] == first["id"]
+    first, second, offer = _offer_to_the_first_of_two_waiting(c, match)
     declined = c.api.post(f"/offers/{offer['id']}/decline", expect=200)
     assert declined["status"] == "declined"
     assert all(c.api.get(f"/appointments/{a['id']}")["status"] == "cancelled"
@@ -120,14 +119,7 @@ def test_expiry_passes_the_time_on(app, full_clinic, match, db_problems):
     from scheduler.services import offers
 
     c = full_clinic
-    early = c.booked("Early")
-    first = c.booked("First waiting")
-    second = c.booked("Second waiting")
-    c.wait(first)
-    c.wait(second)
-    _cancel(c, early)
-    match()
-    (offer,) = c.offers()
+    first, second, offer = _offer_to_the_first_of_two_waiting(c, match)
     with app.app_context():
         assert offers.expire_offers(utcnow()) == 0  # not yet
         assert offers.expire_offers(utcnow() + timedelta(minutes=121)) == 1
