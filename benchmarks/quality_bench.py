@@ -313,12 +313,10 @@ def compare(scenario: Scenario, count: int, seed: int = 7, time_limit: float = 1
 
 def check(scenario, enrollment, plan, calendar) -> list[str]:
     """The rule evaluator on the plan, and the exact model's fit test on each session."""
-    from scheduler.rules.evaluator import SessionInstance, evaluate
+    from scheduler.rules.evaluator import evaluate
 
-    sessions = [SessionInstance(s.key, s.phase, s.kind, s.start, s.end, s.follow_up_of)
-                for s in plan.sessions]
-    problems = [v.code for v in evaluate(enrollment.protocol, scenario.practice.kinds, sessions,
-                                         tz=ZoneInfo(scenario.zone))]
+    problems = [v.rule for v in evaluate(enrollment.protocol, scenario.practice.kinds,
+                                         plan.sessions, tz=ZoneInfo(scenario.zone))]
     fit = _Fit(scenario.practice, enrollment, calendar, ROUTES)
     for s in plan.sessions:
         if not fit.fits(scenario.practice.kinds[s.kind], int(s.start.timestamp()) // 60):
