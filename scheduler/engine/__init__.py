@@ -13,6 +13,7 @@ from .explain import Blocker, Explanation, PlacementError
 from .extend import extend_plan
 from .index import BookingIndex
 from .inputs import (
+    DEFAULT_SLOT_MINUTES,
     Allocation,
     Availability,
     BusyInterval,
@@ -26,6 +27,7 @@ from .inputs import (
     StaffMember,
     TimeOff,
     format_hhmm,
+    overnight_end,
     parse_hhmm,
 )
 from .placement import place_plan
@@ -34,6 +36,7 @@ from .repair import RepairJob, RepairResult, prescriber_covered, repair_plans
 from .reschedule import reschedule
 
 __all__ = [
+    "DEFAULT_SLOT_MINUTES",
     "Allocation",
     "Availability",
     "Blocker",
@@ -59,6 +62,7 @@ __all__ = [
     "extend_plan",
     "find_slots",
     "format_hhmm",
+    "overnight_end",
     "parse_hhmm",
     "place_plan",
     "prescriber_covered",

@@ -89,10 +89,47 @@ class Memo:
 @dataclass(frozen=True, slots=True)
 class DayStarts:
     starts: list[int]
-    """Grid starts on the day where the whole session lies inside opening hours and the
-    patient's availability."""
+    """Round starts (on the clinic's slot grid) on the day where the whole session lies
+    inside opening hours and the patient's availability."""
     reason: str
-    """Why the list is empty: 'closed', 'hours' or 'availability' ('' when not empty)."""
+    """Why there are no starts: 'closed', 'hours' or 'availability' ('' when there are)."""
+    ranges: tuple[tuple[int, int], ...] = ()
+    """Every start instant that fits, grid or not: [first, last] pairs, in order."""
+
+
+def next_start(ranges: tuple[tuple[int, int], ...], moment: int) -> int | None:
+    """The first instant at or after ``moment`` inside one of the start ranges, or None."""
+    for lo, hi in ranges:
+        if moment <= hi:
+            return lo if moment < lo else moment
+    return None
+
+
+def clip_ranges(ranges: tuple[tuple[int, int], ...], lo: int | None,
+                hi: int | None) -> tuple[tuple[int, int], ...]:
+    if lo is None and hi is None:
+        return ranges
+    out = []
+    for a, b in ranges:
+        a = a if lo is None or a >= lo else lo
+        b = b if hi is None or b <= hi else hi
+        if a <= b:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _union(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def minute_up(seconds: int) -> int:
+    return -(-seconds // 60) * 60
 
 
 class Context:
@@ -122,7 +159,7 @@ class Context:
         self.availability = availability
         self.preferences = preferences
         self.options = options
-        self.grid = options.grid_minutes
+        self.grid = options.grid_minutes or practice.clinic.slot_minutes
         self.clock = LocalClock.of(practice.clinic.timezone)
         index = bookings if bookings is not None else as_index(practice.bookings)
         extra = BookingIndex()
@@ -151,6 +188,7 @@ class Context:
         self._dose_offsets: dict[str, tuple[int, ...]] = {}
         self.lookahead = self.memo.lookahead
         self._hours = {code: sorted(windows) for code, windows in practice.clinic.hours.items()}
+        self._open: dict[tuple[date, bool], tuple[list[tuple[int, int]], str]] = {}
 
     # -- kinds and routes ---------------------------------------------------------------
 
@@ -197,8 +235,18 @@ class Context:
 
     def open_windows(self, info: LocalDay, *,
                      use_availability: bool = True) -> tuple[list[tuple[int, int]], str]:
-        """Where sessions may lie on the day: opening hours intersected with the patient's
-        availability, as UTC windows; with the reason when there are none."""
+        """Where sessions starting on the day may lie: opening hours (the day's own, running
+        into the next day if they cross midnight, and the previous day's that run into this
+        one) intersected with the patient's availability, as UTC windows; with the reason
+        when there are none. A closed date is closed from midnight to midnight."""
+        key = (info.date, use_availability)
+        cached = self._open.get(key)
+        if cached is None:
+            cached = self._open[key] = self._open_windows(info, use_availability)
+        return cached
+
+    def _open_windows(self, info: LocalDay,
+                      use_availability: bool) -> tuple[list[tuple[int, int]], str]:
         # A day the patient cannot come is charged to that, whatever else holds that day: the
         # explanation's causes are what blocked the days the patient could come.
         avail = self.availability if use_availability else Availability()
@@ -206,15 +254,19 @@ class Context:
             return [], codes.AVAILABILITY
         if info.date in self.clinic.closures:
             return [], codes.CLOSURE
-        hours = self._hours.get(info.weekday)
+        hours = self._open_hours(info)
         if not hours:
             return [], codes.CLOSED
-        a_lo, a_hi = self.clock.window(info.date, avail.earliest or 0,
-                                       1440 if avail.latest is None else avail.latest)
+        a_lo = (self.clock.window(info.date, avail.earliest, avail.earliest)[0]
+                if avail.earliest is not None else None)
+        a_hi = (self.clock.window(info.date, avail.latest, avail.latest)[1]
+                if avail.latest is not None else None)
         out = []
-        for open_minute, close_minute in hours:
-            lo, hi = self.clock.window(info.date, open_minute, close_minute)
-            lo, hi = max(lo, a_lo), min(hi, a_hi)
+        for lo, hi in hours:
+            if a_lo is not None and a_lo > lo:
+                lo = a_lo
+            if a_hi is not None and a_hi < hi:
+                hi = a_hi
             if lo < hi:
                 out.append((lo, hi))
         if out and self._closed:
@@ -222,6 +274,23 @@ class Context:
             if not out:
                 return [], codes.CLOSURE
         return out, "" if out else codes.AVAILABILITY
+
+    def _open_hours(self, info: LocalDay) -> list[tuple[int, int]]:
+        """The opening windows that sessions starting on the day can use, in UTC."""
+        windows = [self.clock.window(info.date, a, b)
+                   for a, b in self._hours.get(info.weekday, ())]
+        before = info.date - timedelta(days=1)
+        if before not in self.clinic.closures:
+            for a, b in self._hours.get(self.clock.day(before).weekday, ()):
+                if b > 1440:
+                    windows.append((info.start, self.clock.window(before, a, b)[1]))
+        after = info.date + timedelta(days=1)
+        if after in self.clinic.closures:
+            windows = [(lo, min(hi, info.end)) for lo, hi in windows]
+        else:  # opening that goes on past midnight (a day open until 24:00, then from 00:00)
+            windows += [self.clock.window(after, a, b)
+                        for a, b in self._hours.get(self.clock.day(after).weekday, ())]
+        return [(lo, hi) for lo, hi in _union(windows) if lo < hi]
 
     def fits(self, info: LocalDay, start: int, duration: int) -> str:
         """'' if a session at ``start`` lies inside the day's windows, else why not."""
@@ -239,42 +308,44 @@ class Context:
         windows, reason = self.open_windows(info, use_availability=use_availability)
         if reason:
             return DayStarts([], reason)
-        grid = self.clock.grid(info.date, self.grid)
-        starts: list[int] = []
+        ranges = []
         for lo, hi in windows:
-            hi -= duration
-            if hi >= lo:
-                starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
-        if not starts:
+            lo, hi = minute_up(max(lo, info.start)), min(hi - duration, info.end - 1)
+            if lo <= hi:
+                ranges.append((lo, hi))
+        if not ranges:
             longest = max(hi - lo for lo, hi in
                           self.open_windows(info, use_availability=False)[0] or [(0, 0)])
             return DayStarts([], codes.AVAILABILITY if longest >= duration else codes.HOURS)
-        return DayStarts(sorted(set(starts)), "")
+        grid = self.clock.grid(info.date, self.grid)
+        starts: list[int] = []
+        for lo, hi in ranges:
+            starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
+        return DayStarts(sorted(set(starts)), "", tuple(ranges))
 
     def bookable_start(self, spec: KindSpec, info: LocalDay, lo: int | None = None,
                        hi: int | None = None) -> int | None:
         """The first start of the day in [lo, hi] at which the kind's room and staff are free
-        in the bookings and the patient has nothing else on, or None. The plan being searched
-        is ignored (it only takes more), so None is certain; lookahead uses it to drop full
-        days. Misses are shared with the search through ``memo.misses``."""
+        in the bookings and the patient has nothing else on, or None. Every instant counts,
+        not only round ones (a session may start the moment a resource becomes free). The
+        plan being searched is ignored (it only takes more), so None is certain; lookahead
+        uses it to drop full days. Misses are shared with the search through
+        ``memo.misses``."""
         cache_key = (spec.kind.code, spec.prescriber_on_site, info.date, lo, hi)
         cached = self.memo.bookable.get(cache_key, False)
         if cached is not False:
             return cached
-        starts = self.day_starts(info, spec.duration).starts
-        index = bisect_left(starts, lo) if lo is not None else 0
+        ranges = clip_ranges(self.day_starts(info, spec.duration).ranges, lo, hi)
+        t = next_start(ranges, ranges[0][0]) if ranges else None
         found = None
         patient = self.occupancy.extra._units.get(self.patient_key)
         misses = self.memo.misses
         free = self.memo.free
-        while index < len(starts):
-            t = starts[index]
-            if hi is not None and t > hi:
-                break
+        while t is not None:
             if patient is not None:
                 free_at = next_free(patient, t, spec.duration)
                 if free_at != t:
-                    index = bisect_left(starts, free_at, index + 1)
+                    t = next_start(ranges, minute_up(free_at))
                     continue
             key = (spec.kind.code, spec.prescriber_on_site, t)
             if len(spec.needs) > 1:
@@ -293,7 +364,7 @@ class Context:
                     found = t
                     break
                 misses[key] = miss = result
-            index = bisect_left(starts, max(miss.hint, t + 1), index + 1)
+            t = next_start(ranges, minute_up(max(miss.hint, t + 1)))
         self.memo.bookable[cache_key] = found
         return found
 

@@ -4,6 +4,10 @@ Plain frozen dataclasses, no Flask and no database, so the API layer, the tests 
 benchmarks build the same values. Local clock times are minutes after local midnight
 (``parse_hhmm("08:30") == 510``, ``"24:00"`` is 1440) because a wall-clock time has no date or
 offset until the engine puts it on a local day; instants are timezone-aware datetimes.
+
+A weekly window (opening hours, a shift) that crosses midnight ends after 1440: a Friday shift
+22:00–06:00 is ``(1320, 1800)`` on ``fri`` and runs into Saturday morning. It starts on its own
+day and lasts at most a day (``0 <= start < 1440``, ``start < end <= start + 1440``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ LocalWindow = tuple[int, int]
 """[start, end) in minutes after local midnight."""
 
 DEFAULT_HORIZON_DAYS = 90
+DEFAULT_SLOT_MINUTES = 15
+SLOT_MINUTES_RANGE = (5, 60)
 
 
 def parse_hhmm(text: str) -> int:
@@ -41,10 +47,19 @@ def _check_weekday(code: str) -> None:
         raise ValueError(f"unknown weekday code {code!r}; expected one of {', '.join(WEEKDAYS)}")
 
 
-def _check_windows(windows: Sequence[LocalWindow], what: str) -> None:
+def _check_windows(windows: Sequence[LocalWindow], what: str, *,
+                   overnight: bool = False) -> None:
     for start, end in windows:
-        if not 0 <= start < end <= 1440:
-            raise ValueError(f"{what}: window {start}-{end} must satisfy 0 <= start < end <= 1440")
+        last = start + 1440 if overnight else 1440
+        if not (0 <= start < 1440 and start < end <= last):
+            raise ValueError(f"{what}: window {start}-{end} must satisfy 0 <= start < end <= "
+                             f"{'start + 1440' if overnight else '1440'}")
+
+
+def overnight_end(start: int, end: int) -> int:
+    """A stored window's end in the engine's terms: an end at or before the start (22:00–06:00,
+    or 20:00–00:00) is on the next day."""
+    return end + 1440 if end <= start else end
 
 
 def _check_aware(moment: datetime, what: str) -> None:
@@ -64,11 +79,17 @@ class Clinic:
     closed_periods: tuple[BusyInterval, ...] = ()
     """Closed stretches shorter than whole days (or any, e.g. an open disruption's): no
     session lies in them."""
+    slot_minutes: int = DEFAULT_SLOT_MINUTES
+    """The grid of round start times (from local midnight). Sessions also start off the grid
+    where the resources they need become free, so no minute of a busy person is lost to it."""
 
     def __post_init__(self) -> None:
         for code, windows in self.hours.items():
             _check_weekday(code)
-            _check_windows(windows, f"clinic {self.id} hours[{code}]")
+            _check_windows(windows, f"clinic {self.id} hours[{code}]", overnight=True)
+        lo, hi = SLOT_MINUTES_RANGE
+        if not lo <= self.slot_minutes <= hi:
+            raise ValueError(f"clinic {self.id}: slot_minutes must be {lo}-{hi}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,7 @@ class Shift:
 
     def __post_init__(self) -> None:
         _check_weekday(self.weekday)
-        _check_windows([(self.start, self.end)], f"shift {self.weekday}")
+        _check_windows([(self.start, self.end)], f"shift {self.weekday}", overnight=True)
 
 
 @dataclass(frozen=True)
@@ -220,8 +241,10 @@ class Enrollment:
 class SearchOptions:
     """Knobs that bound the search so it always ends fast; defaults suit interactive calls."""
 
-    grid_minutes: int = 15
-    """Candidate start times are local wall-clock times on this grid from local midnight."""
+    grid_minutes: int | None = None
+    """Round start times: local wall-clock times on this grid from local midnight (default:
+    the clinic's ``slot_minutes``). Besides them, a session may start the moment what it needs
+    becomes free (a booking's end plus turnover, a shift's start, a rule's bound)."""
     start_within_days: int = 14
     """The plan's first session lies within this many days of the start date; beyond it the
     placement fails and explains the earliest start date that would work instead."""

@@ -121,7 +121,11 @@ class LocalClock:
         return info
 
     def window(self, day: date, start_minute: int, end_minute: int) -> tuple[int, int]:
-        """A local [start, end) wall-clock window on ``day`` as UTC seconds."""
+        """A local [start, end) wall-clock window on ``day`` as UTC seconds; an end past
+        1440 lies on the next day (a window that crosses midnight)."""
+        if end_minute > 1440:
+            return (self.window(day, start_minute, 1440)[0],
+                    self.window(day + timedelta(days=1), 0, end_minute - 1440)[1])
         info = self.day(day)
         if info.regular:
             return info.start + 60 * start_minute, info.start + 60 * end_minute

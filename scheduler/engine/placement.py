@@ -26,7 +26,7 @@ from .resources import Assignment
 from .search import Failure, availability_words, backtrack
 from .spacing import until_limit
 from .steps import Placed, Step, main_positions
-from .weekly import never_fitting_phase
+from .weekly import day_windows, never_fitting_phase
 
 FOLLOW_UP_SUFFIX = "/follow_up"
 
@@ -85,10 +85,10 @@ def static_blockers(ctx: Context, kinds: list[SessionKind]) -> list[Blocker]:
     """Reasons no start date can ever work (checked before searching)."""
     out: list[Blocker] = []
     clinic = ctx.clinic
-    longest_open = max((end - start for windows in clinic.hours.values()
-                        for start, end in windows), default=0)
+    longest_open = max((end - start for weekday in range(7)
+                        for start, end in day_windows(clinic.hours, weekday)), default=0)
     a = ctx.availability
-    longest_available = (a.latest if a.latest is not None else 1440) - (a.earliest or 0)
+    longest_available = (a.latest if a.latest is not None else 2 * 1440) - (a.earliest or 0)
     for kind in kinds:
         route = ctx.route(kind)
         if route is not None and route.required_certification \

@@ -10,7 +10,9 @@ Allocation semantics (what the database's exclusion constraint will see):
   one unit, the same unit across consecutive shared segments when it is free throughout;
   contiguous allocations of a unit are merged;
 - the patient: unit 0 over the whole session;
-- different needs of one session are held by different people;
+- different needs of one session are held by different people, chosen jointly: a person who
+  holds two roles is kept for the need only they can fill (a small search over the needs in
+  preference order, so the first choice is the greedy one whenever that works);
 - ``prescriber_on_site`` (or a route that requires it): during every dose segment some
   prescriber is on shift at the clinic and not on time off; nothing is booked for them.
 
@@ -23,10 +25,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from scheduler.rules import codes
-from scheduler.rules.model import SessionKind
+from scheduler.rules.model import WEEKDAYS, SessionKind
 
 from .index import Occupancy
 from .inputs import Clinic, ResourceId, Room, StaffMember
@@ -177,14 +179,21 @@ class ResourceFinder:
     # -- shifts -------------------------------------------------------------------------
 
     def on_duty(self, position: int, info: LocalDay) -> list[tuple[int, int]]:
-        """The person's shifts at this clinic on the local day, minus time off (UTC)."""
+        """The person's shifts at this clinic that a session starting on the local day can use
+        (the day's own and the previous night's that run into it), minus time off (UTC)."""
         key = (position, info.date)
         cached = self._on_duty.get(key)
         if cached is not None:
             return cached
         person = self.staff[position]
-        windows = _merge([self.clock.window(info.date, s.start, s.end) for s in person.shifts
-                          if s.clinic_id == self.clinic.id and s.weekday == info.weekday])
+        before = info.date - timedelta(days=1)
+        before_code = WEEKDAYS[before.weekday()]
+        windows = [self.clock.window(info.date, s.start, s.end) for s in person.shifts
+                   if s.clinic_id == self.clinic.id and s.weekday == info.weekday]
+        windows += [self.clock.window(before, s.start, s.end) for s in person.shifts
+                    if s.clinic_id == self.clinic.id and s.weekday == before_code
+                    and s.end > 1440]  # last night's shift, still running
+        windows = _merge(windows)
         off = self._time_off[position]
         if windows and off:
             windows = _subtract(windows, off)
@@ -228,17 +237,15 @@ class ResourceFinder:
             if hint != t:
                 miss = _add_miss(miss, hint, codes.PRESCRIBER_ON_SITE)
         staff_ids: list[ResourceId] = []
-        taken: list[int] = []
-        for n, need in enumerate(spec.needs):
-            order = staff_order[n] if staff_order is not None else need.candidates
-            found = self._find_person(need, order, t, info, taken, blockers)
-            if isinstance(found, Miss):
-                miss = _add_miss(miss, found.hint, found.codes[0])
-                continue
-            position, held = found
-            taken.append(position)
-            staff_ids.append(self.staff[position].id)
-            allocations.extend(held)
+        if spec.needs:
+            chosen = self._choose_staff(spec, t, info, staff_order, blockers)
+            if isinstance(chosen, Miss):
+                for code in chosen.codes:
+                    miss = _add_miss(miss, chosen.hint, code)
+            else:
+                for position, held in chosen:
+                    staff_ids.append(self.staff[position].id)
+                    allocations.extend(held)
         if miss is not None:
             return miss
         return Assignment(room_id, tuple(staff_ids), tuple(allocations))
@@ -257,42 +264,115 @@ class ResourceFinder:
                 worst = best
         return worst
 
-    def _find_person(self, need: NeedSpec, order: Sequence[int], t: int, info: LocalDay,
-                     taken: list[int], blockers: set[int] | None):
+    def _choose_staff(self, spec: KindSpec, t: int, info: LocalDay,
+                      staff_order: Sequence[Sequence[int]] | None, blockers: set[int] | None):
+        """One different person per need: the first in each need's order that keeps every
+        later need fillable (depth-first over the needs; fits are checked lazily and once)."""
+        needs = spec.needs
+        orders = [staff_order[n] if staff_order is not None else need.candidates
+                  for n, need in enumerate(needs)]
+        if len(needs) == 1:  # the common case, without the bookkeeping
+            on_shift_seen, hint = False, info.end
+            for position in orders[0]:
+                held, person_hint, on_shift = self._person(needs[0], position, t, info, blockers)
+                if held is not None:
+                    return [(position, held)]
+                on_shift_seen = on_shift_seen or on_shift
+                hint = min(hint, person_hint)
+            code = (codes.STAFF_BUSY if on_shift_seen else codes.STAFF_SHIFT) + ":"
+            return Miss(max(hint, t + 1), [code + needs[0].role])
+        checked: dict[tuple[int, int], tuple] = {}
+
+        def fit(n: int, position: int):
+            key = (n, position)
+            found = checked.get(key)
+            if found is None:
+                found = checked[key] = self._person(needs[n], position, t, info, blockers)
+            return found
+
+        chosen: list[tuple[int, list[AllocTuple]]] = []
+        taken: set[int] = set()
+        cursor = [0] * len(needs)
+        n = 0
+        while 0 <= n < len(needs):
+            order = orders[n]
+            picked = None
+            while cursor[n] < len(order):
+                position = order[cursor[n]]
+                cursor[n] += 1
+                if position in taken:
+                    continue
+                held, _hint, _on_shift = fit(n, position)
+                if held is not None:
+                    picked = (position, held)
+                    break
+            if picked is not None:
+                chosen.append(picked)
+                taken.add(picked[0])
+                n += 1
+                if n < len(needs):
+                    cursor[n] = 0
+                continue
+            n -= 1  # no one left for need n: give the previous need its next person
+            if n >= 0:
+                taken.discard(chosen.pop()[0])
+        if n == len(needs):
+            return chosen
+        return self._staff_miss(spec, t, info, orders, fit)
+
+    def _staff_miss(self, spec: KindSpec, t: int, info: LocalDay, orders, fit) -> Miss:
+        """Why no matching exists, with a lower bound on a start where one could: a need
+        nobody can fill waits for its earliest person; if every need has someone but no
+        assignment keeps them apart, it waits for the first person who is unavailable now."""
+        why: list[str] = []
+        worst = t + 1
+        earliest_other = info.end
+        for n, need in enumerate(spec.needs):
+            best = info.end
+            on_shift_seen = False
+            fillable = False
+            for position in orders[n]:
+                held, hint, on_shift = fit(n, position)
+                on_shift_seen = on_shift_seen or on_shift
+                if held is not None:
+                    fillable = True
+                    continue
+                best = min(best, hint)
+            earliest_other = min(earliest_other, best)
+            if not fillable:
+                code = codes.STAFF_BUSY if on_shift_seen else codes.STAFF_SHIFT
+                why.append(f"{code}:{need.role}")
+                worst = max(worst, best)
+        if not why:  # each need alone is fillable, together they are not
+            why.append(f"{codes.STAFF_BUSY}:{spec.needs[-1].role}")
+            worst = max(worst, earliest_other)
+        return Miss(worst, why)
+
+    def _person(self, need: NeedSpec, position: int, t: int, info: LocalDay,
+                blockers: set[int] | None) -> tuple[list[AllocTuple] | None, int, bool]:
+        """(allocations, t, True) if the person can hold the need at t, else (None, a lower
+        bound on a start where they could, whether they are on shift for it)."""
         occ = self.occupancy
-        hint = info.end
-        on_shift_seen = False
-        for position in order:
-            if position in taken:
-                hint = min(hint, t + 60)
-                continue
-            duty = self.on_duty(position, info)
-            person_hint = t
-            for a, b in need.coverage:
-                begin = _coverage_hint(duty, t + a, t + b, info.end) - a
-                if begin > person_hint:
-                    person_hint = begin
-            if person_hint != t:
-                hint = min(hint, person_hint)
-                continue
-            on_shift_seen = True
-            keys = self._staff_keys[position]
-            for a, b in need.exclusive:
-                for key in keys:
-                    free_at = occ.next_free(key, t + a, b - a, blockers) - a
-                    if free_at > person_hint:
-                        person_hint = free_at
-            if person_hint != t:
-                hint = min(hint, person_hint)
-                continue
-            held = self._share_units(need, keys, t, blockers)
-            if isinstance(held, int):
-                hint = min(hint, held)
-                continue
-            person_id = self.staff[position].id
-            return position, _merge_units("staff", person_id, held)
-        code = (codes.STAFF_BUSY if on_shift_seen else codes.STAFF_SHIFT) + ":"
-        return Miss(max(hint, t + 1), [code + need.role])
+        duty = self.on_duty(position, info)
+        person_hint = t
+        for a, b in need.coverage:
+            begin = _coverage_hint(duty, t + a, t + b, info.end) - a
+            if begin > person_hint:
+                person_hint = begin
+        if person_hint != t:
+            return None, person_hint, False
+        keys = self._staff_keys[position]
+        for a, b in need.exclusive:
+            for key in keys:
+                free_at = occ.next_free(key, t + a, b - a, blockers) - a
+                if free_at > person_hint:
+                    person_hint = free_at
+        if person_hint != t:
+            return None, person_hint, True
+        held = self._share_units(need, keys, t, blockers)
+        if isinstance(held, int):
+            return None, max(held, t + 1), True
+        return _merge_units("staff", self.staff[position].id, held), t, True
 
     def _share_units(self, need: NeedSpec, keys, t: int, blockers):
         """Per shared segment one unit, keeping the same unit through a run when possible.

@@ -1,10 +1,22 @@
 """Bounded backtracking over a sequence of steps, with conflict-directed backjumping.
 
 Each step enumerates candidates lazily in preference order: days by distance from the preferred
-day (the gap target), and on each day the feasible start closest to the preferred time, then
-the day's earliest and latest feasible starts (different hours help follow-up and dose-spacing
-rules downstream). Infeasible starts are skipped with the lower bounds the checks return, so a
-busy afternoon costs a few bisects, not one check per grid point.
+day (the gap target), and on each day the feasible round start closest to the preferred time,
+then the day's earliest and latest feasible starts (different hours help follow-up and
+dose-spacing rules downstream). Infeasible starts are skipped with the lower bounds the checks
+return, so a busy afternoon costs a few bisects, not one check per grid point.
+
+Round starts lie on the clinic's slot grid, but the earliest start of a day is searched over
+every instant: a check that fails says when the blocking room, person, shift or rule lets go,
+and that moment is tried next. So a session starts back to back after a booking (its end plus
+turnover) even when that is 10:50 on a 15-minute grid, and a day is never lost because only
+round times were tried. Round times are preferred where they cost no day and waste no one's
+time: the earliest start is moved to the next round time when that one fits too and the
+earliest abuts nothing it needs (it only came from a rule's bound, such as 24 h after the
+parent session); the off-grid start stays the next candidate of the same day. When a later
+session fails on time (its resources, or a window this session's hour bounds: a follow-up's
+``max_hours``), the day's other starts follow in time order; after a failure on whole days
+only (closed, unavailable) they are skipped, as another hour could not help.
 
 When a step runs dry, the search jumps back to the most recent placed session among the
 step's culprits (the sessions that bounded its window or held what it needed) instead of the
@@ -25,7 +37,14 @@ from datetime import date, timedelta
 
 from scheduler.rules import codes as rule_codes
 
-from .context import RESOURCE_LOOKAHEAD_AFTER, Context, SearchLimit
+from .context import (
+    RESOURCE_LOOKAHEAD_AFTER,
+    Context,
+    SearchLimit,
+    clip_ranges,
+    minute_up,
+    next_start,
+)
 from .explain import Tally
 from .localtime import LocalDay
 from .resources import AllocTuple, Assignment, Miss
@@ -58,6 +77,7 @@ class StepSearch:
         self.time_culprits: set[int] = set(self.window.time_culprits)
         """Placed sessions whose TIME or resources did (moving them within their day may help)."""
         self._skip_day: date | None = None
+        self._no_rest_day: date | None = None
         self.last_day: date | None = None
         self.tally = Tally()
         self.room_order, self.staff_order = self._resource_orders()
@@ -68,6 +88,11 @@ class StepSearch:
     def skip_day(self, day: date) -> None:
         """Later steps failed for reasons that only this session's date can change."""
         self._skip_day = day
+
+    def no_rest(self, day: date) -> None:
+        """Later steps failed on whole days only (closed, unavailable): other hours of this
+        day are not worth trying one by one; its canonical candidates are enough."""
+        self._no_rest_day = day
 
     def next(self) -> Placed | None:
         found = next(self._candidates, None)
@@ -158,67 +183,149 @@ class StepSearch:
             return self.ctx.clock.wall_minute(step.near)
         return self.ctx.preferences.time
 
-    def _day_candidates(self, info: LocalDay) -> list[int]:
+    def _day_candidates(self, info: LocalDay) -> tuple[list[int], tuple[tuple[int, int], ...]]:
+        """Round starts and every fitting start (as ranges) of the day, inside the window."""
         ctx, step, w = self.ctx, self.step, self.window
         block = day_block(ctx, step, info.date, info.weekday, self.placed, self.culprits)
         if block is not None:
             self.tally.day(*block, weekday=info.weekday)
-            return []
+            return [], ()
         if not series_can_finish(ctx, step, info.date, self.placed, self.culprits):
             self.tally.day(rule_codes.SERIES, ", ".join(r for r in ("gap_days", "within_days")))
-            return []
+            return [], ()
         day_starts = ctx.day_starts(info, step.spec.duration)
-        starts = day_starts.starts
-        if not starts:
+        starts, ranges = day_starts.starts, day_starts.ranges
+        if not ranges:
             detail = ""
             if day_starts.reason == rule_codes.AVAILABILITY:
                 detail = availability_words(ctx)
             self.tally.day(day_starts.reason, detail, weekday=info.weekday)
-            return []
-        if w.t_lo is not None and starts[0] < w.t_lo:
+            return [], ()
+        ranges = clip_ranges(ranges, w.t_lo, w.t_hi)
+        if starts and w.t_lo is not None and starts[0] < w.t_lo:
             starts = starts[bisect_left(starts, w.t_lo):]
-        if w.t_hi is not None and starts and starts[-1] > w.t_hi:
+        if starts and w.t_hi is not None and starts[-1] > w.t_hi:
             starts = starts[:bisect_left(starts, w.t_hi + 1)]
-        if not starts:
+        if not ranges:
             self.tally.day(rule_codes.WINDOW, ", ".join(w.rules))
-        return starts
+        return starts, ranges
 
     def _day(self, info: LocalDay, preferred: int | None) -> Iterator[Placed]:
-        starts = self._day_candidates(info)
-        if not starts:
+        starts, ranges = self._day_candidates(info)
+        if not ranges:
             return
         tried: set[int] = set()
-        yield from self._day_pass(starts, info, preferred, tried)
+        yield from self._day_pass(starts, ranges, info, preferred, tried)
 
-    def _day_pass(self, starts: list[int], info: LocalDay, preferred: int | None,
-                  tried: set[int]) -> Iterator[Placed]:
-        """The start closest to the preferred time, then the day's earliest and latest."""
-        if preferred is not None:
+    def _day_pass(self, starts: list[int], ranges: tuple[tuple[int, int], ...], info: LocalDay,
+                  preferred: int | None, tried: set[int]) -> Iterator[Placed]:
+        """The round start closest to the preferred time, then the day's earliest start (a
+        round one if that wastes nothing), then its latest round start, then (only reached
+        when a later session needs this one at another hour) the rest, in time order."""
+        if preferred is not None and starts:
             target = self.ctx.clock.window(info.date, preferred, preferred)[0]
             pivot = bisect_left(starts, target)
             after = self._forward(starts, pivot, info)
             limit = (after.start - target) if after is not None else None
             before = self._backward(starts, pivot - 1, info, target, limit)
             best = before if before is not None else after
-            if best is None:
-                return
-            if best.start not in tried:
+            if best is not None and best.start not in tried:
                 tried.add(best.start)
                 yield best
-        if self._skip_day == info.date:
-            return
-        first = self._forward(starts, 0, info)
+            if self._skip_day == info.date:
+                return
+        if ranges:
+            first = self._earliest(ranges, info)
+        else:
+            first = self._forward(starts, 0, info)
         if first is None:
             return
-        if first.start not in tried:
-            tried.add(first.start)
-            yield first
-        if self._skip_day == info.date:
-            return
-        last = self._backward(starts, len(starts) - 1, info, None, None)
-        if last is not None and last.start not in tried:
-            tried.add(last.start)
-            yield last
+        for candidate in self._rounded(first, starts, info):
+            if candidate.start not in tried:
+                tried.add(candidate.start)
+                yield candidate
+            if self._skip_day == info.date:
+                return
+        if starts:
+            last = self._backward(starts, len(starts) - 1, info, None, None)
+            if last is not None and last.start not in tried:
+                tried.add(last.start)
+                yield last
+        yield from self._rest(first.start, starts, ranges, info, tried)
+
+    def _rest(self, after: int, starts: list[int], ranges: tuple[tuple[int, int], ...],
+              info: LocalDay, tried: set[int]) -> Iterator[Placed]:
+        """Every other start of the day, in time order, for when a later session needs this
+        one at another hour (a follow-up's max_hours, dose spacing): each round start that
+        fits, and where round ones do not, the first moment after them that does."""
+        grid_step = 60 * self.ctx.grid
+        t = after + 60
+        while self._skip_day != info.date and self._no_rest_day != info.date:
+            index = bisect_left(starts, t)
+            nxt = starts[index] if index < len(starts) else None
+            if ranges:
+                moment = next_start(ranges, t)
+                if moment is None:
+                    return
+                if nxt is None or nxt - moment >= grid_step:
+                    nxt = moment  # no round start in this range: its first moment
+            if nxt is None:
+                return
+            found = self._evaluate(nxt, info) if nxt not in tried else nxt + 1
+            if isinstance(found, Placed):
+                tried.add(found.start)
+                yield found
+                t = found.start + 60
+                continue
+            if ranges:
+                moment = next_start(ranges, minute_up(found))
+                if moment is None:
+                    return
+                index = bisect_left(starts, moment)
+                if index < len(starts) and starts[index] == moment or moment in tried:
+                    t = moment
+                    continue
+                found = self._evaluate(moment, info)  # the first moment it could: back to back
+                if isinstance(found, Placed):
+                    tried.add(found.start)
+                    yield found
+                    t = found.start + 60
+                    continue
+                t = minute_up(found)
+            else:
+                t = found
+
+    def _rounded(self, first: Placed, starts: list[int], info: LocalDay) -> list[Placed]:
+        """The earliest start, or the next round start before it when that also fits and the
+        earliest abuts no booking of what it takes (so moving it idles no one)."""
+        index = bisect_left(starts, first.start)
+        if index < len(starts) and starts[index] == first.start:
+            return [first]
+        if index == len(starts) or starts[index] >= first.start + 60 * self.ctx.grid \
+                or self._abuts(first):
+            return [first]
+        found = self._evaluate(starts[index], info)
+        return [found, first] if isinstance(found, Placed) else [first]
+
+    def _abuts(self, p: Placed) -> bool:
+        """Does some unit the session takes end a busy stretch right where the session's use
+        of it begins (back to back)?"""
+        occupancy = self.ctx.occupancy
+        for rtype, rid, unit, s, _e in p.allocations:
+            if rtype != "patient" and occupancy.next_free((rtype, rid, unit), s - 60, 60) != s - 60:
+                return True
+        return False
+
+    def _earliest(self, ranges: tuple[tuple[int, int], ...], info: LocalDay) -> Placed | None:
+        """The first instant of the day at which the session fits: each failed check's lower
+        bound (a booking's end plus turnover, a shift's start, a rule's bound) is tried next."""
+        t = next_start(ranges, ranges[0][0])
+        while t is not None:
+            found = self._evaluate(t, info)
+            if isinstance(found, Placed):
+                return found
+            t = next_start(ranges, minute_up(found))
+        return None
 
     def _forward(self, starts: list[int], index: int, info: LocalDay) -> Placed | None:
         while index < len(starts):
@@ -477,12 +584,20 @@ def backtrack(ctx: Context, next_step: NextStep, fixed: list[Placed]) -> tuple[
             time_conflicts[-1] |= by_time - {target}
             if target not in by_time:
                 searches[-1].skip_day(searches[-1].last_day)
+            elif not _time_sensitive(failure.tally):
+                searches[-1].no_rest(searches[-1].last_day)
     except SearchLimit:
         if deepest is None:
             search = searches[-1]
             deepest = Failure(search.step, search.window, search.tally)
         deepest.limit_reached = True
         return None, deepest
+
+
+def _time_sensitive(tally: Tally) -> bool:
+    """Did the failed step reject anything for its time (resources, hours bounds, a window
+    another hour of an earlier session would move), not only whole days?"""
+    return bool(tally.seconds) or rule_codes.WINDOW in tally.days
 
 
 def _nogood_key(search: StepSearch, base: int) -> tuple:

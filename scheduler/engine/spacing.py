@@ -297,7 +297,7 @@ def _open_for(ctx: Context, step: Step, day: date) -> bool:
     result = weekdays is None or info.weekday in weekdays
     if result:
         result = (ctx.bookable_start(step.spec, info) is not None if aware
-                  else bool(ctx.day_starts(info, step.spec.duration).starts))
+                  else bool(ctx.day_starts(info, step.spec.duration).ranges))
     ctx.lookahead[key] = result
     return result
 
@@ -316,22 +316,23 @@ def _follow_up_possible(ctx: Context, step: Step, day: date) -> bool:
     if cached is not None:
         return cached
     info = ctx.day(day)
-    starts = ctx.day_starts(info, step.spec.duration).starts
+    ranges = ctx.day_starts(info, step.spec.duration).ranges
     first = None
-    if starts:
-        first = ctx.bookable_start(step.spec, info) if aware else starts[0]
+    if ranges:
+        first = ctx.bookable_start(step.spec, info) if aware else ranges[0][0]
     result = False
     if first is not None:
         spec = ctx.spec(ctx.kind(follow.session_kind))
         lo = first + step.spec.duration + round(follow.min_hours * 3600)
-        hi = starts[-1] + step.spec.duration + round(follow.max_hours * 3600)
+        hi = ranges[-1][1] + step.spec.duration + round(follow.max_hours * 3600)
         candidate, last = ctx.clock.local_date(lo), ctx.clock.local_date(hi)
         while candidate <= last and not result:
             other = ctx.day(candidate)
             if aware:
                 result = ctx.bookable_start(spec, other, lo, hi) is not None
             else:
-                result = any(lo <= t <= hi for t in ctx.day_starts(other, spec.duration).starts)
+                result = any(a <= hi and lo <= b
+                             for a, b in ctx.day_starts(other, spec.duration).ranges)
             candidate += _days(1)
     ctx.lookahead[key] = result
     return result

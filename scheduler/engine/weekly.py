@@ -25,15 +25,32 @@ SLACK = 60
 DAY = 1440
 
 
+def day_windows(hours, weekday: int) -> list[tuple[int, int]]:
+    """Local minutes (from this weekday's midnight) where sessions starting on the weekday may
+    lie: its own opening, the previous night's that runs into it, and the next day's that
+    continues it past midnight, merged."""
+    windows = [(lo - DAY, hi - DAY) for lo, hi in hours.get(WEEKDAYS[(weekday - 1) % 7], ())
+               if hi > DAY]
+    windows += list(hours.get(WEEKDAYS[weekday % 7], ()))
+    windows += [(lo + DAY, hi + DAY) for lo, hi in hours.get(WEEKDAYS[(weekday + 1) % 7], ())]
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return [(max(lo, 0), hi) for lo, hi in out if hi > 0 and lo < DAY]
+
+
 def _windows(ctx: Context, weekday: int, availability: Availability) -> list[tuple[int, int]]:
     """Local minutes where sessions may lie on this weekday (hours and availability)."""
     code = WEEKDAYS[weekday % 7]
     if availability.weekdays is not None and code not in availability.weekdays:
         return []
     earliest = availability.earliest or 0
-    latest = DAY if availability.latest is None else availability.latest
+    latest = 2 * DAY if availability.latest is None else availability.latest
     out = []
-    for lo, hi in ctx.clinic.hours.get(code, ()):
+    for lo, hi in day_windows(ctx.clinic.hours, weekday):
         lo, hi = max(lo, earliest), min(hi, latest)
         if lo < hi:
             out.append((lo, hi))

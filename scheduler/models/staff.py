@@ -39,13 +39,16 @@ class StaffMember(Timestamped, SoftDeleted, db.Model):
 
 
 class Shift(db.Model):
-    """A weekly recurring window in which one person works at one clinic (clinic-local time)."""
+    """A weekly recurring window in which one person works at one clinic (clinic-local time).
+
+    It starts on ``weekday``; an ``end`` not after ``start`` is on the next day (22:00-06:00).
+    """
 
     __tablename__ = "shifts"
     __audited__ = True
     __table_args__ = (
         CheckConstraint(WEEKDAY_CHECK, name="ck_shifts_weekday"),
-        CheckConstraint('"start" < "end"', name="ck_shifts_start_before_end"),
+        CheckConstraint('"start" <> "end"', name="ck_shifts_start_not_end"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -158,7 +158,10 @@ class _Shared:
             self.scan_end.astimezone(self.tz).date()
         full = set()
         while day < last:
-            windows = hours.get(WEEKDAYS[day.weekday()], ())
+            windows = list(hours.get(WEEKDAYS[day.weekday()], ()))
+            # last night's opening that runs past midnight (ends after 1440) into this day
+            windows += [(0, b - 1440) for a, b in hours.get(WEEKDAYS[day.weekday() - 1], ())
+                        if b > 1440]
             midnight = datetime.combine(day, time(0), tzinfo=self.tz)
             if not any(_fits(self.index.unit(unit), _at(midnight, a), _at(midnight, b), length)
                        for a, b in windows for unit in units):
@@ -175,10 +178,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _at(midnight: datetime, minutes: int) -> int:
-    """Seconds since the epoch of a local wall-clock minute of the day (DST-aware)."""
-    local = datetime.combine(midnight.date(), time(minutes // 60 % 24, minutes % 60),
-                             tzinfo=midnight.tzinfo) if minutes < 1440 else \
-        datetime.combine(midnight.date() + timedelta(days=1), time(0), tzinfo=midnight.tzinfo)
+    """Seconds since the epoch of a local wall-clock minute of the day (DST-aware); minutes
+    past 1440 lie on the next day (an opening that crosses midnight)."""
+    local = datetime.combine(midnight.date() + timedelta(days=minutes // 1440),
+                             time(minutes % 1440 // 60, minutes % 60), tzinfo=midnight.tzinfo)
     return to_seconds(local)
 
 

@@ -339,8 +339,9 @@ def _build_shifts(who: Principal, shifts: list[dict]) -> list[Shift]:
         clinic = db.session.get(Clinic, s["clinic_id"])
         if clinic is None or clinic.is_deleted or not who.sees(s["clinic_id"]):
             raise Invalid.field(f"shifts[{i}].clinic_id", f"clinic {s['clinic_id']} does not exist")
-        if s["start"] >= s["end"]:
-            raise Invalid.field(f"shifts[{i}].end", "must be after start")
+        if s["start"] == s["end"]:
+            raise Invalid.field(f"shifts[{i}].end", "must differ from start (an end before "
+                                                    "the start is on the next day)")
         built.append(Shift(clinic_id=s["clinic_id"], weekday=s["weekday"],
                            weekday_index=WEEKDAY_INDEX[s["weekday"]],
                            start=s["start"], end=s["end"]))
@@ -368,10 +369,13 @@ def _check_shift_overlaps(shifts: list[Shift], path: str, hidden: list[Shift] = 
     for owner, group in (("new", shifts), ("hidden", hidden)):
         for i, shift in enumerate(group):
             zone = zones[shift.clinic_id]
+            # A shift whose end is not after its start ends the next day (22:00-06:00).
+            overnight = timedelta(days=1 if shift.end <= shift.start else 0)
             for week in range(SHIFT_CHECK_WEEKS):
                 day = monday + timedelta(days=7 * week + WEEKDAY_INDEX[shift.weekday])
                 occurrences.append((datetime.combine(day, shift.start, zone).astimezone(UTC),
-                                    datetime.combine(day, shift.end, zone).astimezone(UTC),
+                                    datetime.combine(day + overnight, shift.end,
+                                                     zone).astimezone(UTC),
                                     owner, i))
     occurrences.sort()
     active: list[tuple] = []
@@ -388,6 +392,42 @@ def _check_shift_overlaps(shifts: list[Shift], path: str, hidden: list[Shift] = 
             if first != second:
                 raise Invalid.field(f"{path}[{second}]", f"overlaps shift {first}")
         active.append((start, end, owner, i))
+
+
+WEEK_MINUTES = 7 * 1440
+
+
+def _minute_of(value) -> int:
+    if isinstance(value, str):
+        hours, minutes = value.split(":")
+        return int(hours) * 60 + int(minutes)
+    return value.hour * 60 + value.minute
+
+
+def _week_spans(weekday: str, start, end) -> list[tuple[int, int]]:
+    """A weekly window as minutes of the week (Monday 00:00 = 0); one that crosses midnight
+    ends the next day, and Sunday night's part after midnight comes round to Monday."""
+    lo = WEEKDAY_INDEX[weekday] * 1440 + _minute_of(start)
+    hi = WEEKDAY_INDEX[weekday] * 1440 + _minute_of(end)
+    if hi <= lo:
+        hi += 1440
+    if hi <= WEEK_MINUTES:
+        return [(lo, hi)]
+    return [(lo, WEEK_MINUTES), (0, hi - WEEK_MINUTES)]
+
+
+def _covered(spans: list[tuple[int, int]], start: datetime, end: datetime) -> bool:
+    """Does the union of weekly spans hold the local [start, end) (wall-clock minutes)?"""
+    lo = WEEKDAY_INDEX[WEEKDAYS[start.weekday()]] * 1440 + start.hour * 60 + start.minute
+    length = round((end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds()
+                   / 60)
+    merged: list[list[int]] = []
+    for a, b in sorted(spans + [(a + WEEK_MINUTES, b + WEEK_MINUTES) for a, b in spans]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return any(a <= lo and lo + length <= b for a, b in merged)
 
 
 def _build_time_off(data: dict, path: str) -> TimeOff:
@@ -507,13 +547,16 @@ def _local(moment: datetime, tz: str) -> datetime:
 
 def _inside_opening(appt: Appointment, clinic: Clinic) -> bool:
     start, end = _local(appt.starts_at, clinic.timezone), _local(appt.ends_at, clinic.timezone)
-    if start.date().isoformat() in (clinic.closures or []) or start.date() != end.date():
+    closures = clinic.closures or []
+    if start.date().isoformat() in closures or (
+            end.date() != start.date() and end.date().isoformat() in closures
+            and end.time() != datetime.min.time()):
         return False
     if _in_closed_period(appt.starts_at, appt.ends_at, clinic.closed_periods):
         return False
-    day = WEEKDAYS[start.weekday()]
-    begin, finish = start.strftime("%H:%M"), end.strftime("%H:%M")
-    return any(w[0] <= begin and finish <= w[1] for w in (clinic.hours or {}).get(day, []))
+    spans = [span for day, windows in (clinic.hours or {}).items() for a, b in windows
+             for span in _week_spans(day, a, b)]
+    return _covered(spans, start, end)
 
 
 def _kind(appt: Appointment, pinned: dict):
@@ -543,9 +586,8 @@ def _staff_still_fits(member: StaffMember, appt: Appointment, pinned: dict) -> b
         if allocation.resource_type != "staff" or allocation.resource_id != member.id:
             continue
         start, end = _local(allocation.starts_at, tz), _local(allocation.ends_at, tz)
-        day = WEEKDAYS[start.weekday()]
-        if not any(s.weekday == day and s.start <= start.time() and
-                   (end.time() <= s.end) and start.date() == end.date() for s in shifts):
+        spans = [span for s in shifts for span in _week_spans(s.weekday, s.start, s.end)]
+        if not _covered(spans, start, end):
             return False
     return True
 

@@ -38,12 +38,19 @@ def clinic_input(clinic: Clinic, removed: Removed | None = None) -> engine.Clini
     return engine.Clinic(
         id=clinic.id,
         timezone=clinic.timezone,
-        hours={day: tuple((_minutes(s), _minutes(e)) for s, e in windows)
+        hours={day: tuple(_window(s, e) for s, e in windows)
                for day, windows in (clinic.hours or {}).items()},
         closures=frozenset(date.fromisoformat(d) for d in clinic.closures or []),
         certifications=frozenset(clinic.certifications or []),
         closed_periods=closed_periods(clinic.closed_periods) + tuple(extra),
+        slot_minutes=clinic.slot_minutes or engine.DEFAULT_SLOT_MINUTES,
     )
+
+
+def _window(start: str | time, end: str | time) -> tuple[int, int]:
+    """A stored window in the engine's minutes; one that crosses midnight ends after 1440."""
+    lo = _minutes(start)
+    return lo, engine.overnight_end(lo, _minutes(end))
 
 
 def staff_input(member: StaffMember, removed: Removed | None = None) -> engine.StaffMember:
@@ -52,8 +59,7 @@ def staff_input(member: StaffMember, removed: Removed | None = None) -> engine.S
         id=member.id,
         roles=frozenset(member.roles),
         max_concurrent_patients=member.max_concurrent_patients,
-        shifts=tuple(engine.Shift(clinic_id=s.clinic_id, weekday=s.weekday,
-                                  start=_minutes(s.start), end=_minutes(s.end))
+        shifts=tuple(engine.Shift(s.clinic_id, s.weekday, *_window(s.start, s.end))
                      for s in member.shifts),
         time_off=tuple(engine.TimeOff(start=t.start, end=t.end) for t in member.time_off)
         + tuple(engine.TimeOff(start=p.start, end=p.end) for p in extra),

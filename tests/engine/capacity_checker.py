@@ -79,20 +79,26 @@ def capacity_problems(allocations, rooms, staff) -> list[str]:
 
 
 def _local_inside(tz, start, end, windows_for_day) -> bool:
-    """[start, end) lies inside one local window of the local day of ``start``."""
+    """[start, end) lies inside one local window: of the local day of ``start`` (a window may
+    end after 1440, running into the next day), of the previous day running into it, or of
+    the next day continuing it past midnight."""
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     day = local_start.date()
-    if local_end.date() != day and not (local_end.date() == day + timedelta(days=1)
-                                        and local_end.hour == 0 and local_end.minute == 0):
-        return False
     a = local_start.hour * 60 + local_start.minute
-    b = local_end.hour * 60 + local_end.minute if local_end.date() == day else 1440
+    wall = (local_end.replace(tzinfo=None) - local_start.replace(tzinfo=None))
+    b = a + round(wall.total_seconds() / 60)
+    windows = [(lo - 1440, hi - 1440) for lo, hi in windows_for_day(day - timedelta(days=1))]
+    windows += list(windows_for_day(day))
+    windows += [(lo + 1440, hi + 1440) for lo, hi in windows_for_day(day + timedelta(days=1))]
+    merged: list[list[int]] = []
+    for lo, hi in sorted(windows):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
     # on the repeated autumn hour wall minutes can run backwards; compare real durations too
     real = (end - start).total_seconds() / 60
-    for lo, hi in windows_for_day(day):
-        if lo <= a and b <= hi and a + real <= hi + 60:
-            return True
-    return False
+    return any(lo <= a and b <= hi and a + real <= hi + 60 for lo, hi in merged)
 
 
 def session_problems(practice, enrollment, plan, *, availability=True) -> list[str]:
@@ -106,7 +112,10 @@ def session_problems(practice, enrollment, plan, *, availability=True) -> list[s
     def hours(day):
         if day in clinic.closures:
             return []
-        return list(clinic.hours.get(WEEKDAY_CODES[day.weekday()], ()))
+        windows = list(clinic.hours.get(WEEKDAY_CODES[day.weekday()], ()))
+        if day + timedelta(days=1) in clinic.closures:  # a closed day is closed from midnight
+            windows = [(lo, min(hi, 1440)) for lo, hi in windows]
+        return windows
 
     def shifts(person):
         def windows(day):

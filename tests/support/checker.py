@@ -54,16 +54,43 @@ def calendar_problems(connection) -> list[str]:
         by_patient[patient].append((start, end, appt))
         hours = hours if isinstance(hours, dict) else __import__("json").loads(hours)
         local_start, local_end = start.astimezone(ZoneInfo(tz)), end.astimezone(ZoneInfo(tz))
-        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local_start.weekday()]
-        inside = any(local_start.strftime("%H:%M") >= w[0] and local_end.strftime("%H:%M") <= w[1]
-                     and local_start.date() == local_end.date() for w in hours.get(day, []))
-        if not inside:
+        if not _inside_week(hours, local_start, local_end):
             problems.append(f"appointment {appt} at {local_start:%a %H:%M}-{local_end:%H:%M} "
                             "is outside opening hours")
     for patient, spans in by_patient.items():
         problems += [f"patient {patient} in two places: {a} and {b}"
                      for a, b in _overlapping_pairs(spans)]
     return problems
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEK = 7 * 1440
+
+
+def _minutes(text: str) -> int:
+    return int(text[:2]) * 60 + int(text[3:5])
+
+
+def _inside_week(hours: dict, local_start, local_end) -> bool:
+    """Inside one opening window, on a clock of minutes of the week: a window whose end is
+    not after its start runs past midnight into the next day (Sunday's into Monday)."""
+    spans = []
+    for day, windows in hours.items():
+        for open_, close in windows:
+            lo = DAYS.index(day) * 1440 + _minutes(open_)
+            hi = DAYS.index(day) * 1440 + _minutes(close)
+            hi += 1440 if hi <= lo else 0
+            spans += [(lo, hi), (lo + WEEK, hi + WEEK)]
+    begin = local_start.weekday() * 1440 + local_start.hour * 60 + local_start.minute
+    length = (local_end.replace(tzinfo=None) - local_start.replace(tzinfo=None))
+    end = begin + length.total_seconds() / 60
+    joined: list[list[float]] = []
+    for lo, hi in sorted(spans):
+        if joined and lo <= joined[-1][1]:
+            joined[-1][1] = max(joined[-1][1], hi)
+        else:
+            joined.append([lo, hi])
+    return any(lo <= begin and end <= hi for lo, hi in joined)
 
 
 def _overlapping_pairs(spans):

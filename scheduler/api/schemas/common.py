@@ -104,7 +104,11 @@ def windows_field(**kwargs):
 
 
 class WeeklyHours(fields.Field):
-    """``{"mon": [["08:00", "12:00"], ["13:00", "18:00"]], ...}``: ordered, non-overlapping."""
+    """``{"mon": [["08:00", "12:00"], ["13:00", "18:00"]], ...}``: ordered, non-overlapping.
+
+    A window whose end is before its start crosses midnight: ``"fri": [["22:00", "06:00"]]``
+    is open from Friday 22:00 to Saturday 06:00 (``["20:00", "00:00"]`` until midnight).
+    """
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, dict):
@@ -128,27 +132,45 @@ class WeeklyHours(fields.Field):
                 except ValidationError as exc:
                     day_errors[i] = exc.messages
                     continue
-                if start >= end:
-                    day_errors[i] = ["start must be before end"]
+                if start == end:
+                    day_errors[i] = ["start and end must differ (an end before the start "
+                                     "is on the next day)"]
                     continue
                 parsed.append((start, end, i))
             parsed.sort()
             latest_end, latest_i = None, None
             for start, end, i in parsed:
-                if latest_end is not None and start < latest_end:
+                reach = _minute(end) + (1440 if end <= start else 0)
+                if latest_end is not None and _minute(start) < latest_end:
                     day_errors.setdefault(i, []).append(f"overlaps window {latest_i}")
-                if latest_end is None or end > latest_end:
-                    latest_end, latest_i = end, i
+                if latest_end is None or reach > latest_end:
+                    latest_end, latest_i = reach, i
             if day_errors:
                 errors[day] = day_errors
             else:
                 out[day] = [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e, _ in parsed]
+        for n, day in enumerate(WEEKDAY_CODES):  # last night's window runs into the morning
+            following = WEEKDAY_CODES[(n + 1) % 7]
+            spill = max((_minute(e) for s_, e in (_times(w) for w in out.get(day, ()))
+                         if e <= s_), default=0)
+            for i, window in enumerate(out.get(following, ())):
+                if _minute(_times(window)[0]) < spill:
+                    errors.setdefault(following, {}).setdefault(i, []).append(
+                        f"overlaps the {day} window that runs past midnight")
         if errors:
             raise ValidationError(errors)
         return {d: out[d] for d in WEEKDAY_CODES if d in out}
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
+
+
+def _minute(value: time) -> int:
+    return value.hour * 60 + value.minute
+
+
+def _times(window: list[str]) -> tuple[time, time]:
+    return parse_hhmm(window[0]), parse_hhmm(window[1])
 
 
 class Slug(fields.String):

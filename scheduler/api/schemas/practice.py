@@ -47,6 +47,8 @@ class ClinicIn(StrictSchema):
     closures = fields.List(CalendarDate(), load_default=list)
     certifications = string_set(load_default=list)
     closed_periods = closed_periods_field(load_default=list)
+    slot_minutes = fields.Integer(load_default=15, strict=True,
+                                  validate=validate.Range(min=5, max=60))
 
 
 class ClinicPatch(StrictSchema):
@@ -56,6 +58,7 @@ class ClinicPatch(StrictSchema):
     closures = fields.List(CalendarDate())
     certifications = string_set()
     closed_periods = closed_periods_field()
+    slot_minutes = fields.Integer(strict=True, validate=validate.Range(min=5, max=60))
 
 
 class ClinicOut(StrictSchema):
@@ -66,6 +69,7 @@ class ClinicOut(StrictSchema):
     closures = fields.List(fields.String())
     certifications = fields.List(fields.String())
     closed_periods = fields.List(fields.Dict())
+    slot_minutes = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
