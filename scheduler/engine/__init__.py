@@ -9,6 +9,13 @@ which session, which rule or resource, and the earliest workable start date.
 """
 
 from .availability import Slot, find_slots
+from .exact_repair import (
+    ExactAnswer,
+    ExactSettings,
+    exact_repair,
+    needs_second_opinion,
+    repair_cost,
+)
 from .explain import Blocker, Explanation, PlacementError
 from .extend import extend_plan
 from .index import BookingIndex
@@ -41,6 +48,8 @@ __all__ = [
     "BusyInterval",
     "Clinic",
     "Enrollment",
+    "ExactAnswer",
+    "ExactSettings",
     "Explanation",
     "PlacedSession",
     "PlacementError",
@@ -56,12 +65,15 @@ __all__ = [
     "Shift",
     "StaffMember",
     "TimeOff",
+    "exact_repair",
     "extend_plan",
     "find_slots",
     "format_hhmm",
+    "needs_second_opinion",
     "parse_hhmm",
     "place_plan",
     "prescriber_covered",
+    "repair_cost",
     "repair_plans",
     "reschedule",
 ]
