@@ -9,6 +9,7 @@ which session, which rule or resource, and the earliest workable start date.
 """
 
 from .availability import Slot, find_slots
+from .elsewhere import ElsewhereSettings, place_elsewhere
 from .exact_repair import (
     ExactAnswer,
     ExactSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "BusyInterval",
     "Clinic",
     "Enrollment",
+    "ElsewhereSettings",
     "ExactAnswer",
     "ExactSettings",
     "Explanation",
@@ -71,6 +73,7 @@ __all__ = [
     "format_hhmm",
     "needs_second_opinion",
     "parse_hhmm",
+    "place_elsewhere",
     "place_plan",
     "prescriber_covered",
     "repair_cost",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -102,7 +103,7 @@ def _propose(who: Principal, data: dict) -> Disruption:
         clinic = db.session.get(Clinic, clinic_id)
         if clinic is None or clinic.is_deleted or not who.sees(clinic_id):
             raise Invalid.field("allow_clinic_ids", f"clinic {clinic_id} does not exist")
-    now = placement.lock_calendars(resource_clinics)
+    now = placement.lock_calendars(resource_clinics | set(allow))
     disruption = Disruption(
         kind=kind, status=PROPOSED, staff_id=data.get("staff_id"), room_id=data.get("room_id"),
         clinic_id=data.get("clinic_id"), starts_at=start, ends_at=end,
@@ -114,6 +115,9 @@ def _propose(who: Principal, data: dict) -> Disruption:
     involved = {c for c in resource_clinics if who.sees(c)} | {a.clinic_id for a in affected}
     _require_manager_of(who, involved)
     changes, solver = _replan(disruption, affected, now)
+    # A session moved to an allowed clinic involves that clinic too.
+    involved |= {c["after"]["clinic_id"] for c in changes if c["after"] is not None}
+    _require_manager_of(who, involved)
     disruption.clinic_ids = sorted(involved)
     disruption.changes = changes
     disruption.summary = summarise(changes, solver)
@@ -283,12 +287,37 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
             break
     results, solver = _second_opinion(clinic, practice, engine_jobs, results, rules_of,
                                       rows_of, window_end)
+    results = _elsewhere(disruption, clinic, practice, results, kinds, rows_of, window_start,
+                         window_end)
     for result in results:
         enrollment_id = result.job.plan_id
         protocol, pinned = rules_of[enrollment_id]
         proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
         changes += _plan_changes(result, rows_of[enrollment_id], clinic)
     return changes, solver
+
+
+def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds, rows_of,
+               window_start: datetime, window_end: datetime):
+    """SPEC 8: sessions that cannot stay in their clinic may move to one listed in
+    ``allow_clinic_ids`` (the key may see it; the session may use it: certification, rooms,
+    staff), which sees the batch's repaired plans as taken."""
+    others = [db.session.get(Clinic, c) for c in disruption.allow_clinic_ids or []
+              if c != clinic.id]
+    if not others or not any(r.unplaceable for r in results):
+        return results
+    batch = tuple(a for r in results for a in r.plan.allocations())
+    ignore = frozenset(a.id for rows in rows_of.values() for a in rows)
+    patients = sorted({r.job.enrollment.patient_id for r in results})
+    practices = []
+    for other in others:
+        there = snapshot.practice_for(
+            other, kinds, patient_id=None, window_start=window_start, window_end=window_end,
+            ignore_appointment_ids=ignore, removed=_with_own(disruption, window_start, window_end),
+            patient_ids=patients)
+        practices.append(dataclass_replace(there, bookings=tuple(there.bookings) + batch))
+    return [engine.place_elsewhere(r, practices, practice) if r.unplaceable else r
+            for r in results]
 
 
 def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, rows_of,
@@ -356,14 +385,16 @@ def _plan_changes(result: engine.RepairResult, rows: list[Appointment],
     out = []
     for session in result.changed:
         appt = by_key[session.key]
-        same_time = session.start == appt.starts_at and session.end == appt.ends_at
+        same_time = session.start == appt.starts_at and session.end == appt.ends_at \
+            and result.clinics.get(session.key, clinic.id) == appt.clinic_id
         out.append({
             "appointment_id": appt.id, "enrollment_id": appt.enrollment_id,
             "patient_id": appt.patient_id,
             "outcome": REASSIGNED if same_time else MOVED,
             "cascade": session.key not in affected,
             "before": _shown(appt.starts_at, appt.ends_at, appt.clinic_id, appt.allocations),
-            "after": _shown(session.start, session.end, clinic.id, session.allocations),
+            "after": _shown(session.start, session.end,
+                            result.clinics.get(session.key, clinic.id), session.allocations),
             "explanation": None,
             "_sequence": appt.sequence,
             "_units": [_unit(a) for a in session.allocations],
@@ -522,6 +553,8 @@ def _apply(who: Principal, disruption_id: int) -> Disruption:
                 appt.cancel_reason = CANCEL_REASON
         db.session.flush()
         moves = [c for c in disruption.changes if c["outcome"] != UNPLACEABLE]
+        for change in moves:  # a session moved to an allowed clinic
+            rows[change["appointment_id"]].clinic_id = change["after"]["clinic_id"]
         placement.store_moves([rows[c["appointment_id"]] for c in moves],
                               [_session(c) for c in moves])
         enrollments = {rows[c["appointment_id"]].enrollment for c in disruption.changes}
