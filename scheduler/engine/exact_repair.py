@@ -24,6 +24,7 @@ worker, fixed seed, options built and numbered in a canonical order).
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -57,7 +58,7 @@ class ExactSettings:
     days_each_side: int = 7
     resource_variants: int = 3
     """Distinct room and staff choices tried at each start (another chair, another nurse)."""
-    search: SearchOptions = SearchOptions(max_backtracks=20, max_evaluations=2_000,
+    search: SearchOptions = SearchOptions(max_backtracks=10, max_evaluations=600,
                                           explain_earliest_date=False)
     """Budget of each option's engine call (cascades of later sessions)."""
 
@@ -164,7 +165,8 @@ class _Builder:
     made into a whole repaired plan by the engine (or dropped if no such plan exists)."""
 
     def __init__(self, practice: Practice, index: BookingIndex, job: RepairJob,
-                 freed: list[Allocation], settings: ExactSettings) -> None:
+                 freed: list[Allocation], settings: ExactSettings, deadline: float) -> None:
+        self.deadline = deadline
         self.practice = practice if job.kinds is None else replace(practice, kinds=job.kinds)
         self.index = index
         self.job = job
@@ -205,22 +207,30 @@ class _Builder:
 
     def _starts(self, ctx, spec, day: date, t0: int, wall: int, home: bool):
         """The day's starts nearest the old time (its wall time on other days) at which the
-        session's resources are free, each with its resource variants."""
+        session's resources are free, each with its resource variants. Busy stretches are
+        jumped over with the resource check's lower bounds, so a full day costs a few checks."""
         info = ctx.day(day)
         starts = list(ctx.day_starts(info, spec.duration).starts)
         if home and t0 not in starts and not ctx.fits(info, t0, spec.duration):
-            starts.append(t0)  # off the grid: its own start first
+            starts = sorted([*starts, t0])  # off the grid: its own start too
         if ctx.not_before is not None:
-            starts = [t for t in starts if t >= ctx.not_before]
+            starts = starts[bisect_left(starts, ctx.not_before):]
+        free, i = [], 0
+        while i < len(starts):
+            if time.monotonic() >= self.deadline:
+                return []
+            t = starts[i]
+            got = ctx.finder.find(spec, t, info)
+            if isinstance(got, Miss):
+                i = bisect_left(starts, max(got.hint, t + 1), i + 1)
+                continue
+            free.append(t)
+            i += 1
         target = t0 if home else ctx.clock.window(day, wall, wall)[0]
         count = self.settings.same_day_starts if home else self.settings.other_day_starts
         out = []
-        for t in sorted(starts, key=lambda t: (abs(t - target), t)):
-            variants = self._variants(ctx, spec, t, info)
-            if variants:
-                out.append((abs(t - target), t, variants))
-                if len(out) >= count:
-                    break
+        for t in sorted(free, key=lambda t: (abs(t - target), t))[:count]:
+            out.append((abs(t - target), t, self._variants(ctx, spec, t, info)))
         return out
 
     def _variants(self, ctx, spec, t: int, info) -> list[Assignment]:
@@ -278,7 +288,7 @@ def _build_options(practice: Practice, jobs: Sequence[RepairJob],
     for job in jobs:
         freed = [a for other in jobs if other.plan_id != job.plan_id
                  for a in affected_allocations[other.plan_id]]
-        builders.append(_Builder(practice, index, job, freed, settings))
+        builders.append(_Builder(practice, index, job, freed, settings, deadline))
     # Plans the greedy answer serves worst get their alternatives first; then round robin,
     # best candidates first, so a bound reached early still leaves every plan some choice.
     order = sorted(range(len(jobs)), key=lambda i: (
@@ -355,8 +365,14 @@ def _conflicts(options: list[list[_Option]]) -> list[tuple[int, frozenset, int, 
     return out
 
 
-def _solve(options: list[list[_Option]], settings: ExactSettings, seconds: float):
+def _solver_module():
     from ortools.sat.python import cp_model
+
+    return cp_model
+
+
+def _solve(options: list[list[_Option]], settings: ExactSettings, seconds: float):
+    cp_model = _solver_module()
 
     model = cp_model.CpModel()
     x = [[model.NewBoolVar(f"x{p}_{o}") for o in range(len(opts))]
@@ -432,6 +448,8 @@ def exact_repair(practice: Practice, jobs: Sequence[RepairJob],
 
     if not jobs or settings.time_limit_seconds <= 0:
         return answer(greedy, GREEDY, "not_run")
+    _solver_module()  # the first call in a process imports OR-Tools (~0.3-1 s), unbounded
+    began = time.monotonic()
     deadline = began + settings.time_limit_seconds
     options = _build_options(practice, jobs, greedy, settings,
                              began + 0.7 * settings.time_limit_seconds)
