@@ -43,14 +43,23 @@ class ElsewhereSettings:
     """Evaluator calls per plan: the bound on the search."""
 
 
-def place_elsewhere(result: RepairResult, clinics: Sequence[Practice], home: Practice,
-                    settings: ElsewhereSettings = ElsewhereSettings()) -> RepairResult:
-    """``result`` with as many of its given-up sessions as fit moved to one of ``clinics``
-    (tried in the order given); ``result.clinics`` names where each moved one went. ``home``
-    is the plan's own clinic: its zone and certifications are the evaluator's view of the
-    plan, as in the proof."""
-    if not result.unplaceable or not clinics:
-        return result
+def place_elsewhere(results: Sequence[RepairResult], clinics: Sequence[Practice],
+                    home: Practice,
+                    settings: ElsewhereSettings = ElsewhereSettings()) -> list[RepairResult]:
+    """``results`` (one batch) with as many of their given-up sessions as fit moved to one of
+    ``clinics`` (tried in the order given); ``RepairResult.clinics`` names where each moved one
+    went. Plans are served in the batch's order, each seeing what the earlier ones took.
+    ``home`` is the plans' own clinic: its zone and certifications are the evaluator's view of
+    a plan, as in the proof."""
+    if not clinics or not any(r.unplaceable for r in results):
+        return list(results)
+    indexes = [as_index(_allocations(p.bookings)) for p in clinics]
+    return [_place_one(r, clinics, indexes, home, settings) if r.unplaceable else r
+            for r in results]
+
+
+def _place_one(result: RepairResult, clinics: Sequence[Practice], indexes: list[BookingIndex],
+               home: Practice, settings: ElsewhereSettings) -> RepairResult:
     job = result.job
     kinds: Mapping[str, SessionKind] | None = job.kinds
     home_tz = ZoneInfo(home.clinic.timezone)
@@ -62,31 +71,29 @@ def place_elsewhere(result: RepairResult, clinics: Sequence[Practice], home: Pra
     placed_at: dict[str, Hashable] = dict(result.clinics)
     unplaceable = dict(result.unplaceable)
     checks = [0]
-    added: list[Allocation] = []
     for key in given_up:
         group = [old[key]] + [s for s in job.plan.sessions if s.follow_up_of == key
                               and s.key not in {x.key for x in plan.sessions}]
-        for practice in clinics:
+        for practice, index in zip(clinics, indexes, strict=True):
             own = practice if kinds is None else replace(practice, kinds=kinds)
-            found = _fit_group(own, job, plan, group, added, certifications, home_tz, settings,
-                               checks)
+            found = _fit_group(own, index, job, plan, group, certifications, home_tz,
+                               settings, checks)
             if found is not None:
                 plan = Plan(tuple(sorted((*plan.sessions, *found), key=lambda s: s.start)))
                 changed += found
                 for s in found:
                     placed_at[s.key] = practice.clinic.id
                     unplaceable.pop(s.key, None)
-                    added += s.allocations
+                    index.add_allocations(s.allocations)  # later plans see it taken
                 break
     if len(unplaceable) == len(result.unplaceable):
         return result
     return RepairResult(job, plan, tuple(changed), unplaceable, placed_at)
 
 
-def _fit_group(practice: Practice, job, plan: Plan, group: list[PlacedSession],
-               added: list[Allocation], certifications: frozenset[str], home_tz: ZoneInfo,
+def _fit_group(practice: Practice, index: BookingIndex, job, plan: Plan,
+               group: list[PlacedSession], certifications: frozenset[str], home_tz: ZoneInfo,
                settings: ElsewhereSettings, checks: list[int]) -> list[PlacedSession] | None:
-    index: BookingIndex = as_index([*_allocations(practice.bookings), *added])
     ctx = make_context(practice, job.enrollment, SearchOptions(), bookings=index)
     placed: list[PlacedSession] = []
     for session in group:

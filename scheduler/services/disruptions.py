@@ -316,8 +316,7 @@ def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds,
             ignore_appointment_ids=ignore, removed=_with_own(disruption, window_start, window_end),
             patient_ids=patients)
         practices.append(dataclass_replace(there, bookings=tuple(there.bookings) + batch))
-    return [engine.place_elsewhere(r, practices, practice) if r.unplaceable else r
-            for r in results]
+    return engine.place_elsewhere(results, practices, practice)
 
 
 def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, rows_of,

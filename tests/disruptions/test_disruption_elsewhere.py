@@ -7,18 +7,19 @@ from tests.support.practice import build_practice
 CLOSED = {"start": "2027-01-31T00:00:00-05:00", "end": "2028-06-01T00:00:00-04:00"}
 
 
-def _one_room_plan(api, protocol="iv-depression", start_on="2027-02-01"):
+def _one_room_plan(api, protocol="iv-depression", start_on="2027-02-01", patients=1):
     home = build_practice(api, infusion_rooms=1, templates=(protocol,))
-    patient = api.post("/patients", {"name": "Moving", "clinic_id": home.clinic})
-    plan = api.post("/enrollments", {"patient_id": patient["id"],
-                                     "protocol_id": home.protocols[protocol],
-                                     "clinic_id": home.clinic, "start_on": start_on})
-    api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+    for i in range(patients):
+        patient = api.post("/patients", {"name": f"Moving {i}", "clinic_id": home.clinic})
+        plan = api.post("/enrollments", {"patient_id": patient["id"],
+                                         "protocol_id": home.protocols[protocol],
+                                         "clinic_id": home.clinic, "start_on": start_on})
+        api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
     return home, plan
 
 
 def test_a_broken_only_room_sends_its_sessions_to_an_allowed_clinic(api, calendar_ok):
-    home, plan = _one_room_plan(api)
+    home, plan = _one_room_plan(api, patients=2)  # both plans' sessions go to one room there
     other = build_practice(api, infusion_rooms=1, templates=())
     body = {"kind": "room_closure", "room_id": home.rooms[0], **CLOSED, "reason": "flood"}
     alone = api.post("/disruptions", body)
@@ -30,6 +31,7 @@ def test_a_broken_only_room_sends_its_sessions_to_an_allowed_clinic(api, calenda
     moved = [c for c in proposal["changes"] if c["after"] is not None
              and c["after"]["clinic_id"] == other.clinic]
     assert moved and {c["appointment_id"] for c in moved} <= stuck
+    assert len({c["enrollment_id"] for c in moved}) == 2
     assert all(c["outcome"] == "moved" for c in moved)
     other_rooms = set(other.rooms)
     for change in moved:
