@@ -55,7 +55,7 @@ PROTOCOL = Protocol("short", "Short", (
           gap_days=GapDays(1, 2, 4), within_days=10, max_per_week=3)),
     min_hours_between_doses=22)
 REFERENCE = dict(same_day_starts=64, other_day_starts=6, days_each_side=14, resource_variants=4,
-                 max_options=20_000)
+                 max_options=20_000, prune=False)
 
 
 def instance(rng: random.Random):

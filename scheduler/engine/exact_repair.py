@@ -58,6 +58,9 @@ class ExactSettings:
     days_each_side: int = 7
     resource_variants: int = 3
     """Distinct room and staff choices tried at each start (another chair, another nurse)."""
+    prune: bool = True
+    """Build first only candidates that could beat a plan's greedy repair (see
+    ``_build_options``); False builds every candidate (the quality benchmark's reference)."""
     search: SearchOptions = SearchOptions(max_backtracks=10, max_evaluations=600,
                                           explain_earliest_date=False)
     """Budget of each option's engine call (cascades of later sessions)."""
@@ -174,16 +177,18 @@ class _Builder:
         self.settings = settings
         keys = [s.key for s in job.plan.sessions]
         self.first = min(keys.index(k) for k in job.affected if k in keys)
-        self.candidates = self._candidates()
+        self.tried: set[tuple] = set()
 
     def _context(self):
         return make_context(self.practice, self.job.enrollment, self.settings.search,
                             bookings=self.index, exclude=self.exclude)
 
-    def _candidates(self):
-        """(position, start, preferred resources), best first: nearer days, then nearer
-        starts, then resource variants; built lazily, a day distance at a time."""
-        settings, plan = self.settings, self.job.plan
+    def candidates(self, reach: int, better_than: RepairCost | None = None):
+        """(position, start, preferred resources), best first: nearer days (up to ``reach``
+        days away), then nearer starts, then resource variants; built lazily, a day distance
+        at a time. With ``better_than``, only those that could beat it (a lower bound: the
+        session's own move)."""
+        plan = self.job.plan
         ctx = self._context()
         hit = []
         for position, session in enumerate(plan.sessions):
@@ -191,7 +196,7 @@ class _Builder:
                 t0 = to_seconds(session.start)
                 hit.append((position, ctx.spec(ctx.kind(session.kind)), t0,
                             ctx.clock.local_date(t0), ctx.clock.wall_minute(t0)))
-        for distance in range(settings.days_each_side + 1):
+        for distance in range(reach + 1):
             level = []
             for position, spec, t0, home, wall in hit:
                 days = (home,) if distance == 0 else \
@@ -199,11 +204,17 @@ class _Builder:
                 for day in days:
                     for rank, t, variants in self._starts(ctx, spec, day, t0, wall,
                                                           distance == 0):
+                        if better_than is not None and not _bound(
+                                ctx.clock, t0, t) < better_than:
+                            continue
                         for variant, assignment in enumerate(variants):
                             level.append(((rank, variant, position, t), position, t, assignment))
             level.sort(key=lambda c: c[0])
             for _, position, t, assignment in level:
-                yield position, t, assignment
+                key = (position, t, assignment.room_id, assignment.staff_ids)
+                if key not in self.tried:
+                    self.tried.add(key)
+                    yield position, t, assignment
 
     def _starts(self, ctx, spec, day: date, t0: int, wall: int, home: bool):
         """The day's starts nearest the old time (its wall time on other days) at which the
@@ -266,6 +277,21 @@ class _Builder:
         return RepairResult(self.job, result.plan, result.changed, {})
 
 
+def _bound(clock: LocalClock, t0: int, t: int) -> RepairCost:
+    """What moving one session from ``t0`` to ``t`` costs at least."""
+    if t == t0:
+        return ZERO
+    return RepairCost(0, 1, int(clock.local_date(t) != clock.local_date(t0)), abs(t - t0) // 60)
+
+
+def _reach(job: RepairJob, result: RepairResult, clock: LocalClock) -> int:
+    """How many days away the greedy repair moved the plan's affected sessions."""
+    before = {s.key: s for s in job.plan.sessions}
+    return max((abs((clock.local_date(to_seconds(s.start))
+                     - clock.local_date(to_seconds(before[s.key].start))).days)
+                for s in result.plan.sessions if s.key in job.affected), default=0)
+
+
 def _rotated(order: tuple[int, ...], by: int) -> tuple[int, ...]:
     if not order:
         return order
@@ -291,6 +317,9 @@ def _build_options(practice: Practice, jobs: Sequence[RepairJob],
         builders.append(_Builder(practice, index, job, freed, settings, deadline))
     # Plans the greedy answer serves worst get their alternatives first; then round robin,
     # best candidates first, so a bound reached early still leaves every plan some choice.
+    # Pruned (the default): a plan that kept all its sessions first gets only candidates that
+    # could beat its greedy repair, no farther away than that repair went; a plan whose
+    # greedy slots such a candidate needs then gets all of its own (to make room), and so on.
     order = sorted(range(len(jobs)), key=lambda i: (
         -options[i][0].cost.unplaceable, -options[i][0].cost.moved, i))
     built = len(jobs)
@@ -298,26 +327,52 @@ def _build_options(practice: Practice, jobs: Sequence[RepairJob],
     def out_of_budget() -> bool:
         return built >= settings.max_options or time.monotonic() >= deadline
 
-    active = order
-    while active and not out_of_budget():
-        still = []
-        for i in active:
-            if out_of_budget():
-                break
-            candidate = next(builders[i].candidates, None)
-            if candidate is None:
-                continue
-            still.append(i)
-            result = builders[i].build(*candidate)
-            built += 1
-            if result is None:
-                continue
-            signature = _signature(result.plan)
-            if signature not in seen[i]:
-                seen[i].add(signature)
-                options[i].append(_Option(result, plan_cost(jobs[i], result.plan, clock),
-                                          _units(result.plan)))
-        active = still
+    full: set[int] = set()
+    streams = {}
+    for i in order:
+        cost = options[i][0].cost
+        if not settings.prune or cost.unplaceable:
+            full.add(i)
+            streams[i] = builders[i].candidates(settings.days_each_side)
+        else:
+            streams[i] = builders[i].candidates(
+                min(settings.days_each_side, _reach(jobs[i], greedy[i], clock)), cost)
+    greedy_units = defaultdict(list)
+    for i, opts in enumerate(options):
+        for unit, s, e in opts[0].units:
+            greedy_units[unit].append((s, e, i))
+    checked = [1] * len(jobs)
+    while streams and not out_of_budget():
+        active = [i for i in order if i in streams]
+        while active and not out_of_budget():
+            still = []
+            for i in active:
+                if out_of_budget():
+                    break
+                candidate = next(streams[i], None)
+                if candidate is None:
+                    del streams[i]
+                    continue
+                still.append(i)
+                result = builders[i].build(*candidate)
+                built += 1
+                if result is None:
+                    continue
+                signature = _signature(result.plan)
+                if signature not in seen[i]:
+                    seen[i].add(signature)
+                    options[i].append(_Option(result, plan_cost(jobs[i], result.plan, clock),
+                                              _units(result.plan)))
+            active = still
+        # plans whose greedy slots the new options need: all their candidates too
+        for i, opts in enumerate(options):
+            for option in opts[checked[i]:]:
+                for unit, s, e in option.units:
+                    for s2, e2, j in greedy_units.get(unit, ()):
+                        if j != i and j not in full and s < e2 and s2 < e:
+                            full.add(j)
+                            streams[j] = builders[j].candidates(settings.days_each_side)
+            checked[i] = len(opts)
     return options
 
 
