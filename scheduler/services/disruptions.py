@@ -17,13 +17,23 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, select
+from sqlalchemy.orm import selectinload
 
 from .. import engine
 from ..audit import Actor, acting_as, current_actor
 from ..engine.exact_repair import EXACT, GREEDY
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..models import Allocation, Appointment, Clinic, Disruption, Room, StaffMember, TimeOff
+from ..models import (
+    Allocation,
+    Appointment,
+    Clinic,
+    Disruption,
+    Enrollment,
+    Room,
+    StaffMember,
+    TimeOff,
+)
 from ..models.disruption import (
     APPLIED,
     CLINIC_CLOSURE,
@@ -255,6 +265,9 @@ def _replan(disruption: Disruption, affected: list[Appointment], now: datetime) 
 def _replan_clinic(disruption: Disruption, clinic: Clinic,
                    plans: dict[int, list[Appointment]], now: datetime) -> list[dict]:
     jobs, rows_of, rules_of, orphans = [], {}, {}, []
+    # Every plan's appointments and their allocations in two queries, not two per plan.
+    db.session.scalars(select(Enrollment).where(Enrollment.id.in_(sorted(plans))).options(
+        selectinload(Enrollment.appointments).selectinload(Appointment.allocations))).all()
     for enrollment_id in sorted(plans):
         enrollment = plans[enrollment_id][0].enrollment
         rules = rule_store.enrollment_rules(enrollment)

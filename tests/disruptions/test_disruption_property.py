@@ -26,7 +26,18 @@ scenario = st.fixed_dictionaries({
 })
 
 
-def _expected_affected(appointments, kind, resource, start, end, lone_prescriber):
+def _dose_spans(session_kind: dict) -> list[tuple[int, int]]:
+    """Minutes after the start during which a kind gives its dose (when a prescriber must be
+    on site)."""
+    spans, at = [], 0
+    for segment in session_kind["segments"]:
+        if segment.get("dose"):
+            spans.append((at, at + segment["minutes"]))
+        at += segment["minutes"]
+    return spans
+
+
+def _expected_affected(appointments, kind, resource, start, end, lone_prescriber, doses=()):
     hit = set()
     for a in appointments:
         if a["status"] not in ("held", "booked"):
@@ -42,7 +53,9 @@ def _expected_affected(appointments, kind, resource, start, end, lone_prescriber
                     datetime.fromisoformat(x["start"]) < end and \
                     start < datetime.fromisoformat(x["end"]):
                 hit.add(a["id"])
-        if lone_prescriber and a["session_kind"] == "iv_infusion" and s < end and start < e:
+        if lone_prescriber and a["session_kind"] == "iv_infusion" and any(
+                s + timedelta(minutes=lo) < end and start < s + timedelta(minutes=hi)
+                for lo, hi in doses):
             hit.add(a["id"])  # no prescriber on site is left for its dose
     return hit
 
@@ -90,7 +103,10 @@ def test_any_disruption_repairs_the_calendar_without_side_effects(app, api, cale
         body["clinic_id"] = resource
     lone = case["kind"] == "staff_absence" and resource == practice.prescriber
     proposal = api.post("/disruptions", body)
-    expected = _expected_affected(before.values(), case["kind"], resource, start, end, lone)
+    infusion = next(k for k in api.get("/session-kinds?page_size=50")
+                    if k["code"] == "iv_infusion")
+    expected = _expected_affected(before.values(), case["kind"], resource, start, end, lone,
+                                  _dose_spans(infusion))
     assert {c["appointment_id"] for c in proposal["changes"] if not c["cascade"]} == expected
     event(f"n={len(before)} own={bool(target)} affected: {'some' if expected else 'none'}; "
           f"outcomes: {sorted({c['outcome'] for c in proposal['changes']})}")
