@@ -360,9 +360,10 @@ def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, row
             problems.append(f"plan {result.job.plan_id} reaches past the bookings read")
     if not problems:
         try:
-            placement.assert_free(
-                [a for r in answer.results for s in r.changed for a in s.allocations],
-                ignore_appointment_ids=sorted(a.id for rows in rows_of.values() for a in rows))
+            taken = [a for r in answer.results for s in r.changed for a in s.allocations]
+            ignore = sorted(a.id for rows in rows_of.values() for a in rows)
+            for i in range(0, len(taken), 200):  # SQLite bounds an expression's depth
+                placement.assert_free(taken[i:i + 200], ignore_appointment_ids=ignore)
         except placement.LostRace as exc:
             problems.append(str(exc))
     if problems:
