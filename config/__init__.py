@@ -22,6 +22,10 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     # How long an enrollment's held appointments wait for confirmation.
     HOLD_MINUTES = int(os.environ.get("REGIMEN_HOLD_MINUTES", "15"))
+    # Disruptions (SPEC 8): the exact CP-SAT second opinion on a repair, its wall-clock bound
+    # in milliseconds (0 turns it off) and its search workers.
+    DISRUPTION_EXACT_MS = int(os.environ.get("REGIMEN_DISRUPTION_EXACT_MS", "300"))
+    DISRUPTION_EXACT_WORKERS = int(os.environ.get("REGIMEN_DISRUPTION_EXACT_WORKERS", "1"))
     # How far ahead open-ended (until_days) phases are placed.
     HORIZON_DAYS = int(os.environ.get("REGIMEN_HORIZON_DAYS", "90"))
     # Largest request body accepted (413 beyond): the biggest real document, a protocol or a

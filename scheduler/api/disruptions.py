@@ -20,7 +20,7 @@ def _shown(disruption) -> dict:
     out = {name: getattr(disruption, name) for name in FIELDS}
     out["changes"] = changes
     if len(changes) != len(disruption.changes or []):
-        out["summary"] = disruptions.summarise(changes)
+        out["summary"] = disruptions.summarise(changes, (disruption.summary or {}).get("solver"))
     return out
 
 

@@ -9,6 +9,14 @@ which session, which rule or resource, and the earliest workable start date.
 """
 
 from .availability import Slot, find_slots
+from .elsewhere import ElsewhereSettings, place_elsewhere
+from .exact_repair import (
+    ExactAnswer,
+    ExactSettings,
+    exact_repair,
+    needs_second_opinion,
+    repair_cost,
+)
 from .explain import Blocker, Explanation, PlacementError
 from .extend import extend_plan
 from .index import BookingIndex
@@ -44,6 +52,9 @@ __all__ = [
     "BusyInterval",
     "Clinic",
     "Enrollment",
+    "ElsewhereSettings",
+    "ExactAnswer",
+    "ExactSettings",
     "Explanation",
     "PlacedSession",
     "PlacementError",
@@ -59,13 +70,17 @@ __all__ = [
     "Shift",
     "StaffMember",
     "TimeOff",
+    "exact_repair",
     "extend_plan",
     "find_slots",
     "format_hhmm",
+    "needs_second_opinion",
     "overnight_end",
     "parse_hhmm",
+    "place_elsewhere",
     "place_plan",
     "prescriber_covered",
+    "repair_cost",
     "repair_plans",
     "reschedule",
 ]

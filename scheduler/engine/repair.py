@@ -50,6 +50,8 @@ class RepairResult:
     """The repaired plan, without the sessions given up."""
     changed: tuple[PlacedSession, ...]
     unplaceable: dict[str, Explanation] = field(default_factory=dict)
+    clinics: dict[str, Hashable] = field(default_factory=dict)
+    """Sessions moved to another clinic (``elsewhere``): key -> that clinic's id."""
 
 
 def repair_plans(practice: Practice, jobs: Sequence[RepairJob],

@@ -9,18 +9,31 @@ absence or closure and makes every move, reassignment and cancellation in one tr
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, select
+from sqlalchemy.orm import selectinload
 
 from .. import engine
 from ..audit import Actor, acting_as, current_actor
+from ..engine.exact_repair import EXACT, GREEDY
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..models import Allocation, Appointment, Clinic, Disruption, Room, StaffMember, TimeOff
+from ..models import (
+    Allocation,
+    Appointment,
+    Clinic,
+    Disruption,
+    Enrollment,
+    Room,
+    StaffMember,
+    TimeOff,
+)
 from ..models.disruption import (
     APPLIED,
     CLINIC_CLOSURE,
@@ -40,6 +53,8 @@ from . import holds, outbox, placement, proof, rule_store, snapshot
 from .access import CONFIGURE, READ, Principal
 from .lifecycle import transition
 from .pagination import Page
+
+log = logging.getLogger(__name__)
 
 CANCEL_REASON = "disruption"
 # Days past a plan's last session whose bookings a repair reads first (cascades rarely go
@@ -98,7 +113,7 @@ def _propose(who: Principal, data: dict) -> Disruption:
         clinic = db.session.get(Clinic, clinic_id)
         if clinic is None or clinic.is_deleted or not who.sees(clinic_id):
             raise Invalid.field("allow_clinic_ids", f"clinic {clinic_id} does not exist")
-    now = placement.lock_calendars(resource_clinics)
+    now = placement.lock_calendars(resource_clinics | set(allow))
     disruption = Disruption(
         kind=kind, status=PROPOSED, staff_id=data.get("staff_id"), room_id=data.get("room_id"),
         clinic_id=data.get("clinic_id"), starts_at=start, ends_at=end,
@@ -109,10 +124,13 @@ def _propose(who: Principal, data: dict) -> Disruption:
     # A shared person's other clinics are involved only where the absence hits a booking.
     involved = {c for c in resource_clinics if who.sees(c)} | {a.clinic_id for a in affected}
     _require_manager_of(who, involved)
-    changes = _replan(disruption, affected, now)
+    changes, solver = _replan(disruption, affected, now)
+    # A session moved to an allowed clinic involves that clinic too.
+    involved |= {c["after"]["clinic_id"] for c in changes if c["after"] is not None}
+    _require_manager_of(who, involved)
     disruption.clinic_ids = sorted(involved)
     disruption.changes = changes
-    disruption.summary = summarise(changes)
+    disruption.summary = summarise(changes, solver)
     db.session.add(disruption)
     db.session.flush()
     _hold(disruption, changes)
@@ -234,15 +252,22 @@ def _replan(disruption: Disruption, affected: list[Appointment], now: datetime) 
             by_clinic[appt.clinic_id][appt.enrollment_id].append(appt)
     changes = [_unplaceable(a, False, "it belongs to no plan the service can re-place")
                for a in orphans]
+    solver = GREEDY
     for clinic_id in sorted(by_clinic):
-        changes += _replan_clinic(disruption, db.session.get(Clinic, clinic_id),
-                                  by_clinic[clinic_id], now)
-    return sorted(changes, key=lambda c: (c["before"]["start"], c["appointment_id"]))
+        found, answered = _replan_clinic(disruption, db.session.get(Clinic, clinic_id),
+                                         by_clinic[clinic_id], now)
+        changes += found
+        if answered == EXACT:
+            solver = EXACT
+    return sorted(changes, key=lambda c: (c["before"]["start"], c["appointment_id"])), solver
 
 
 def _replan_clinic(disruption: Disruption, clinic: Clinic,
                    plans: dict[int, list[Appointment]], now: datetime) -> list[dict]:
     jobs, rows_of, rules_of, orphans = [], {}, {}, []
+    # Every plan's appointments and their allocations in two queries, not two per plan.
+    db.session.scalars(select(Enrollment).where(Enrollment.id.in_(sorted(plans))).options(
+        selectinload(Enrollment.appointments).selectinload(Appointment.allocations))).all()
     for enrollment_id in sorted(plans):
         enrollment = plans[enrollment_id][0].enrollment
         rules = rule_store.enrollment_rules(enrollment)
@@ -259,7 +284,7 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
     changes = [_unplaceable(a, False, "it belongs to no plan the service can re-place")
                for a in orphans]
     if not jobs:
-        return changes
+        return changes, GREEDY
     # Nothing is placed before now, so older bookings cannot matter. Forward, the bookings
     # within reach of the plans come first; a repair that reaches beyond them runs again over
     # the full lookahead, where no booking can hide.
@@ -269,15 +294,83 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
                                                    clinic.timezone)[1])
     kinds = {code: kind for _, _, (_, k), _ in jobs for code, kind in k.items()}
     for window_end in (reach_end, full_end):
-        results = _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end)
+        practice, engine_jobs, results = _repair_window(disruption, clinic, jobs, kinds, now,
+                                                        window_start, window_end)
         if all(s.end <= window_end for r in results for s in r.plan.sessions):
             break
+    results, solver = _second_opinion(clinic, practice, engine_jobs, results, rules_of,
+                                      rows_of, window_end)
+    results = _elsewhere(disruption, clinic, practice, results, kinds, rows_of, window_start,
+                         window_end)
     for result in results:
         enrollment_id = result.job.plan_id
         protocol, pinned = rules_of[enrollment_id]
         proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
         changes += _plan_changes(result, rows_of[enrollment_id], clinic)
-    return changes
+    return changes, solver
+
+
+def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds, rows_of,
+               window_start: datetime, window_end: datetime):
+    """SPEC 8: sessions that cannot stay in their clinic may move to one listed in
+    ``allow_clinic_ids`` (the key may see it; the session may use it: certification, rooms,
+    staff), which sees the batch's repaired plans as taken."""
+    others = [db.session.get(Clinic, c) for c in disruption.allow_clinic_ids or []
+              if c != clinic.id]
+    if not others or not any(r.unplaceable for r in results):
+        return results
+    batch = tuple(a for r in results for a in r.plan.allocations())
+    ignore = frozenset(a.id for rows in rows_of.values() for a in rows)
+    patients = sorted({r.job.enrollment.patient_id for r in results})
+    practices = []
+    for other in others:
+        there = snapshot.practice_for(
+            other, kinds, patient_id=None, window_start=window_start, window_end=window_end,
+            ignore_appointment_ids=ignore, removed=_with_own(disruption, window_start, window_end),
+            patient_ids=patients)
+        practices.append(dataclass_replace(there, bookings=tuple(there.bookings) + batch))
+    return engine.place_elsewhere(results, practices, practice)
+
+
+def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, rows_of,
+                    window_end):
+    """SPEC 8's exact second opinion: when the greedy repair gave a session up or moved more
+    sessions than it reassigned, CP-SAT repairs every plan jointly (bounded in time, hinted
+    with the greedy answer); its answer is kept only if it is better and passes the proof by
+    the evaluator, the engine's independent free check and a free check against the stored
+    calendar. Otherwise the greedy answer stands. Returns the answer and which one it is."""
+    seconds = current_app.config["DISRUPTION_EXACT_MS"] / 1000
+    if seconds <= 0 or not engine.needs_second_opinion(greedy):
+        return greedy, GREEDY
+    settings = engine.ExactSettings(time_limit_seconds=seconds,
+                                    num_workers=current_app.config["DISRUPTION_EXACT_WORKERS"])
+    answer = engine.exact_repair(practice, engine_jobs, greedy, settings)
+    log.info("disruption repair at clinic %s: %s answered (exact model %s, %d options, "
+             "%.0f ms; greedy %s, exact %s)", clinic.id, answer.solver, answer.status,
+             answer.options, answer.seconds * 1000, tuple(answer.greedy_cost),
+             tuple(answer.exact_cost) if answer.exact_cost else None)
+    if answer.solver != EXACT:
+        return greedy, answer.solver
+    problems = []
+    for result in answer.results:
+        protocol, pinned = rules_of[result.job.plan_id]
+        problems += [v.message for v in proof.violations_of(
+            protocol, pinned, result.plan.sessions, clinic, complete=False)]
+        if any(s.end > window_end for s in result.plan.sessions):
+            problems.append(f"plan {result.job.plan_id} reaches past the bookings read")
+    if not problems:
+        try:
+            taken = [a for r in answer.results for s in r.changed for a in s.allocations]
+            ignore = sorted(a.id for rows in rows_of.values() for a in rows)
+            for i in range(0, len(taken), 200):  # SQLite bounds an expression's depth
+                placement.assert_free(taken[i:i + 200], ignore_appointment_ids=ignore)
+        except placement.LostRace as exc:
+            problems.append(str(exc))
+    if problems:
+        log.error("exact disruption repair at clinic %s failed its checks, the greedy answer "
+                  "stands: %s", clinic.id, problems[:5])
+        return greedy, GREEDY
+    return answer.results, answer.solver
 
 
 def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end):
@@ -295,7 +388,7 @@ def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_en
         plan = engine.Plan(tuple(snapshot.appointment_to_placed(a) for a in rows))
         engine_jobs.append(engine.RepairJob(enrollment.id, engine_enrollment, plan,
                                             affected_keys, kinds=pinned))
-    return engine.repair_plans(practice, engine_jobs)
+    return practice, engine_jobs, engine.repair_plans(practice, engine_jobs)
 
 
 def _plan_changes(result: engine.RepairResult, rows: list[Appointment],
@@ -305,14 +398,16 @@ def _plan_changes(result: engine.RepairResult, rows: list[Appointment],
     out = []
     for session in result.changed:
         appt = by_key[session.key]
-        same_time = session.start == appt.starts_at and session.end == appt.ends_at
+        same_time = session.start == appt.starts_at and session.end == appt.ends_at \
+            and result.clinics.get(session.key, clinic.id) == appt.clinic_id
         out.append({
             "appointment_id": appt.id, "enrollment_id": appt.enrollment_id,
             "patient_id": appt.patient_id,
             "outcome": REASSIGNED if same_time else MOVED,
             "cascade": session.key not in affected,
             "before": _shown(appt.starts_at, appt.ends_at, appt.clinic_id, appt.allocations),
-            "after": _shown(session.start, session.end, clinic.id, session.allocations),
+            "after": _shown(session.start, session.end,
+                            result.clinics.get(session.key, clinic.id), session.allocations),
             "explanation": None,
             "_sequence": appt.sequence,
             "_units": [_unit(a) for a in session.allocations],
@@ -392,11 +487,14 @@ def _merged(pieces):
     return out
 
 
-def summarise(changes: list[dict]) -> dict:
+def summarise(changes: list[dict], solver: str | None = GREEDY) -> dict:
+    """Counts by outcome, and which repair answered (``greedy``, or ``exact`` when the CP-SAT
+    second opinion was better)."""
     counts = {REASSIGNED: 0, MOVED: 0, UNPLACEABLE: 0}
     for change in changes:
         counts[change["outcome"]] += 1
-    return {"affected": sum(1 for c in changes if not c["cascade"]), **counts}
+    return {"affected": sum(1 for c in changes if not c["cascade"]), **counts,
+            "solver": solver or GREEDY}
 
 
 def _hold(disruption: Disruption, changes: list[dict]) -> None:
@@ -468,6 +566,8 @@ def _apply(who: Principal, disruption_id: int) -> Disruption:
                 appt.cancel_reason = CANCEL_REASON
         db.session.flush()
         moves = [c for c in disruption.changes if c["outcome"] != UNPLACEABLE]
+        for change in moves:  # a session moved to an allowed clinic
+            rows[change["appointment_id"]].clinic_id = change["after"]["clinic_id"]
         placement.store_moves([rows[c["appointment_id"]] for c in moves],
                               [_session(c) for c in moves])
         enrollments = {rows[c["appointment_id"]].enrollment for c in disruption.changes}

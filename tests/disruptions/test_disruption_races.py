@@ -4,6 +4,7 @@ database's to guard (PostgreSQL exclusion constraint)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from tests.disruptions.conftest import day_of
 from tests.support import pg
+from tests.support.practice import build_practice
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 8
@@ -93,3 +95,152 @@ def test_postgres_guards_a_proposal_held_slot():
         conn.execute(insert, {"a": None, "d": None})
     assert caught.value.orig.sqlstate == "23514"  # an allocation has exactly one owner
     engine.dispose()
+
+
+# ---------------------------------------------------------------- two servers on PostgreSQL
+
+BOOKERS = 16
+
+
+def test_two_servers_book_while_a_disruption_is_proposed_and_applied(tmp_path):
+    """Two gunicorn servers on one PostgreSQL database: 16 clients enroll patients into the
+    clinic (half through each server) while a third client proposes a nurse's sick day and
+    applies it. Every answer is a 201 or a 409, the proposal is applied, and the calendar ends
+    with 0 conflicts (independent checker), no booking of the absent nurse that day and every
+    plan's rules intact."""
+    from tests.booking.test_races import _free_port, _HttpApi, _request, _wait_healthy
+
+    url = pg.fresh_database("regimen_repair_two_servers")
+    env = {**os.environ, "DATABASE_URL": url, "REGIMEN_ENV": "production",
+           "REGIMEN_RATELIMIT_ENABLED": "0", "REGIMEN_PUBLIC_BASE_URL": "http://127.0.0.1",
+           "REGIMEN_SECRET_KEY": "test-only-secret-key", "REGIMEN_HOLD_MINUTES": "30"}
+    key = _migrated_with_key(url)
+    servers, bases = [], []
+    try:
+        for n in range(2):
+            port = _free_port()
+            log = open(tmp_path / f"gunicorn-{n}.log", "wb")  # noqa: SIM115  (closed below)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "8", "-b",
+                 f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=log)
+            proc.log = log
+            servers.append(proc)
+            bases.append(f"http://127.0.0.1:{port}/api/v1")
+        for proc, base in zip(servers, bases, strict=True):
+            _wait_healthy(base.removesuffix("/api/v1"), proc)
+        api = _HttpApi(bases[0], key)
+        practice = build_practice(api, infusion_rooms=2, nurses=2)
+        protocol = _short_protocol(api)
+        first = None
+        for i in range(2):
+            patient = api.post("/patients", {"name": f"Booked {i}", "clinic_id": practice.clinic})
+            plan = api.post("/enrollments", {
+                "patient_id": patient["id"], "protocol_id": protocol,
+                "clinic_id": practice.clinic, "start_on": "2027-02-01"})
+            plan = api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+            infusions = [a for a in plan["appointments"] if a["session_kind"] == "iv_infusion"]
+            first = first or min(infusions, key=lambda a: a["start"])
+        nurse = next(a["resource_id"] for a in first["allocations"]
+                     if a["resource_type"] == "staff")
+        start, end = day_of(first)
+        patients = [api.post("/patients", {"name": f"R{i}", "clinic_id": practice.clinic})["id"]
+                    for i in range(BOOKERS)]
+        barrier = threading.Barrier(BOOKERS + 1)
+        enrolled: list[int] = []
+        outcome: dict[str, tuple] = {}
+
+        def book(i, patient_id):
+            barrier.wait()
+            status, _ = _request("POST", f"{bases[i % 2]}/enrollments", key, {
+                "patient_id": patient_id, "protocol_id": protocol,
+                "clinic_id": practice.clinic, "start_on": start[:10]})
+            enrolled.append(status)
+
+        def disrupt():
+            barrier.wait()
+            outcome["propose"] = _request("POST", f"{bases[1]}/disruptions", key, {
+                "kind": "staff_absence", "staff_id": nurse, "start": start, "end": end,
+                "reason": "sick"})
+            status, proposal = outcome["propose"]
+            if status == 201:
+                outcome["apply"] = _request(
+                    "POST", f"{bases[0]}/disruptions/{proposal['id']}/apply", key)
+
+        threads = [threading.Thread(target=book, args=(i, p)) for i, p in enumerate(patients)]
+        threads.append(threading.Thread(target=disrupt))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        for proc in servers:
+            proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        for proc in servers:
+            proc.wait(timeout=30)
+            proc.log.close()
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("*.log"))
+    assert len(enrolled) == BOOKERS and set(enrolled) <= {201, 409}, (enrolled, logs)
+    assert outcome["propose"][0] == 201, (outcome["propose"], logs)
+    assert outcome["propose"][1]["changes"]  # the sick day hit booked sessions
+    assert outcome["apply"][0] == 200, (outcome["apply"], logs)
+    _check_stored(url, nurse, start, end)
+
+
+def _migrated_with_key(url: str) -> str:
+    """The schema and an admin key, made in this process (two fewer interpreter starts)."""
+    from flask_migrate import upgrade
+
+    from scheduler import create_app
+    from scheduler.extensions import db
+    from scheduler.services import keys
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade()
+        _, secret = keys.create_key("admin", [], "race test")
+        db.session.commit()
+        db.engine.dispose()
+    return secret
+
+
+def _short_protocol(api) -> int:
+    """Consult, three infusions with spacing rules, dose spacing (quick to place)."""
+    return api.post("/protocols", {
+        "code": "short-race", "name": "Short", "min_hours_between_doses": 24,
+        "phases": [
+            {"name": "consult", "session_kind": "consult", "count": 1},
+            {"name": "induction", "session_kind": "iv_infusion", "count": 3,
+             "after": {"phase": "consult", "min_days": 1, "max_days": 14},
+             "gap_days": {"min": 1, "target": 2, "max": 5}, "within_days": 14,
+             "max_per_week": 3}]})["id"]
+
+
+def _check_stored(url, nurse, start, end):
+    """The independent checker, and every live plan's rules by the evaluator, on PostgreSQL."""
+    from datetime import datetime
+
+    from scheduler import create_app
+    from scheduler.extensions import db
+    from scheduler.models import Allocation, Enrollment
+    from scheduler.services import proof
+    from tests.support.checker import calendar_problems
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert calendar_problems(conn) == []
+        lo, hi = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        assert not db.session.scalars(db.select(Allocation).where(
+            Allocation.resource_type == "staff", Allocation.resource_id == nurse,
+            Allocation.active.is_(True), Allocation.appointment_id.is_not(None),
+            Allocation.starts_at < hi, Allocation.ends_at > lo)).all()
+        judged = 0
+        for enrollment in db.session.scalars(db.select(Enrollment)):
+            if enrollment.status not in ("booked", "held"):
+                continue
+            violations, _ = proof.plan_violations(enrollment, complete=False)
+            assert violations == [], (enrollment.id, [v.message for v in violations])
+            judged += 1
+        assert judged >= 2
+        db.engine.dispose()

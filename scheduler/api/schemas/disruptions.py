@@ -63,6 +63,10 @@ class SummaryOut(StrictSchema):
     reassigned = fields.Integer()
     moved = fields.Integer()
     unplaceable = fields.Integer()
+    solver = fields.String(metadata={
+        "enum": ["greedy", "exact"],
+        "description": "which repair answered: the greedy batch, or the exact CP-SAT second "
+                       "opinion when it was better"})
 
 
 class DisruptionOut(StrictSchema):
