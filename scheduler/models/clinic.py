@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -23,5 +23,21 @@ class Clinic(Timestamped, SoftDeleted, db.Model):
     # Closed stretches shorter than whole days (clinics) or of any length (rooms), as
     # [{"start", "end", "reason"}] with ISO instants; the engine keeps sessions out of them.
     closed_periods: Mapped[list] = mapped_column(JSONDoc, default=list)
+    # Moved by the database itself (triggers of migration 0010) in the transaction of every
+    # allocation insert, update or delete the clinic owns; never written by the code.
+    calendar_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     rooms = relationship("Room", back_populates="clinic", lazy="raise_on_sql")
+
+
+class CalendarChange(db.Model):
+    """One allocation change, logged by trigger with the version it gave its clinic."""
+
+    __tablename__ = "calendar_changes"
+    __table_args__ = (Index("ix_calendar_changes_clinic_version", "clinic_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True)
+    clinic_id: Mapped[int] = mapped_column()
+    version: Mapped[int] = mapped_column(BigInteger)
+    allocation_id: Mapped[int] = mapped_column(BigInteger)

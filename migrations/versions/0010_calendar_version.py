@@ -1,0 +1,105 @@
+"""per-clinic calendar version, bumped by the database on every allocation change (issue 16)
+
+Every insert, update or delete of an allocation bumps ``clinics.calendar_version`` of the
+clinic that owns it (the appointment's clinic, else the disruption's, else the room's, else the
+first clinic) and logs ``(clinic, new version, allocation id)`` in ``calendar_changes``, in the
+same transaction, by trigger: no code path (ORM, Core, raw SQL, another program) can change
+the calendar without moving the version. The version update takes the clinic row's lock until
+commit, so one clinic's versions commit in order: a reader that sees version v also sees every
+change logged with a version <= v. Readers use it for cheap feed validators and for per-worker
+snapshot caches that apply only the changes since the version they hold.
+
+Revision ID: 0010
+Revises: 0008
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0010'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+# The owning clinic of allocation row R (NEW or OLD), as SQL shared by both dialects.
+OWNER = """COALESCE(
+    (SELECT clinic_id FROM appointments WHERE id = {r}.appointment_id),
+    (SELECT clinic_id FROM disruptions WHERE id = {r}.disruption_id),
+    (SELECT clinic_id FROM rooms WHERE {r}.resource_type = 'room' AND id = {r}.resource_id),
+    (SELECT min(id) FROM clinics))"""
+
+PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION regimen_calendar_changed() RETURNS trigger AS $$
+DECLARE
+    owner integer;
+    bumped bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        owner := {OWNER.format(r='OLD')};
+    ELSE
+        owner := {OWNER.format(r='NEW')};
+    END IF;
+    IF owner IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE clinics SET calendar_version = calendar_version + 1 WHERE id = owner
+        RETURNING calendar_version INTO bumped;
+    INSERT INTO calendar_changes (clinic_id, version, allocation_id)
+        VALUES (owner, bumped, CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql
+"""
+
+PG_TRIGGER = """
+CREATE TRIGGER trg_allocations_calendar_version
+AFTER INSERT OR UPDATE OR DELETE ON allocations
+FOR EACH ROW EXECUTE FUNCTION regimen_calendar_changed()
+"""
+
+
+def sqlite_triggers() -> list[str]:
+    out = []
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        owner = OWNER.format(r=row)
+        out.append(f"""
+CREATE TRIGGER trg_allocations_calendar_version_{event.lower()}
+AFTER {event} ON allocations
+BEGIN
+    UPDATE clinics SET calendar_version = calendar_version + 1 WHERE id = {owner};
+    INSERT INTO calendar_changes (clinic_id, version, allocation_id)
+        SELECT id, calendar_version, {row}.id FROM clinics WHERE id = {owner};
+END""")
+    return out
+
+
+def upgrade():
+    op.add_column('clinics', sa.Column('calendar_version', sa.BigInteger(), nullable=False,
+                                       server_default='0'))
+    op.create_table('calendar_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('clinic_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.BigInteger(), nullable=False),
+    sa.Column('allocation_id', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_calendar_changes_clinic_version', 'calendar_changes',
+                    ['clinic_id', 'version'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(PG_FUNCTION)
+        op.execute(PG_TRIGGER)
+    else:
+        for statement in sqlite_triggers():
+            op.execute(statement)
+
+
+def downgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS trg_allocations_calendar_version ON allocations")
+        op.execute("DROP FUNCTION IF EXISTS regimen_calendar_changed()")
+    else:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS trg_allocations_calendar_version_{event}")
+    op.drop_index('ix_calendar_changes_clinic_version', table_name='calendar_changes')
+    op.drop_table('calendar_changes')
+    with op.batch_alter_table('clinics') as batch:
+        batch.drop_column('calendar_version')
