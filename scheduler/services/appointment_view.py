@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
 from ..extensions import db
 from ..models import Appointment, Clinic, Room, StaffMember
 
@@ -17,10 +20,29 @@ RESOURCE_MODELS = {"room": Room, "staff": StaffMember}
 """Resources a calendar shows; the patient's own allocation only keeps one patient in one
 place and is not one of them."""
 
+_MEMO = "appointment_view"
+
+
+def _memo() -> dict:
+    """Zones and names looked up in this transaction (one query each, not one per row: the
+    identity map holds rows weakly, so a name read and dropped was fetched again per row)."""
+    return db.session.info.setdefault(_MEMO, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_MEMO, None)
+
 
 def clinic_zone(clinic_id: int) -> ZoneInfo:
-    """The clinic's zone (the session's identity map makes repeated calls free)."""
-    return ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
+    """The clinic's zone."""
+    memo = _memo()
+    key = ("zone", clinic_id)
+    zone = memo.get(key)
+    if zone is None:
+        zone = memo[key] = ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
+    return zone
 
 
 def clinic_time(moment: datetime | None, clinic_id: int) -> datetime | None:
@@ -28,8 +50,12 @@ def clinic_time(moment: datetime | None, clinic_id: int) -> datetime | None:
 
 
 def resource_name(resource_type: str, resource_id: int) -> str | None:
-    row = db.session.get(RESOURCE_MODELS[resource_type], resource_id)
-    return row.name if row is not None else None
+    memo = _memo()
+    key = (resource_type, resource_id)
+    if key not in memo:
+        model = RESOURCE_MODELS[resource_type]
+        memo[key] = db.session.scalar(select(model.name).where(model.id == resource_id))
+    return memo[key]
 
 
 def allocation_entries(appt: Appointment) -> list[dict]:
@@ -46,7 +72,7 @@ def allocation_entries(appt: Appointment) -> list[dict]:
             last[2] = last[2] or a.active
         else:
             stretches.append([a.starts_at, a.ends_at, a.active])
+    zone = clinic_zone(appt.clinic_id)
     return [{"resource_type": rtype, "resource_id": rid, "name": resource_name(rtype, rid),
-             "start": clinic_time(start, appt.clinic_id), "end": clinic_time(end, appt.clinic_id),
-             "active": active}
+             "start": start.astimezone(zone), "end": end.astimezone(zone), "active": active}
             for (rtype, rid), stretches in spans.items() for start, end, active in stretches]
