@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from flask import jsonify
+
 from ..models.status import CANCELLED, CHECKED_IN, NO_SHOW
 from ..services import appointments, lifecycle, rems
 from ..services import availability as free_slots
@@ -28,8 +30,9 @@ blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle
 @blp.arguments(AppointmentQuery, location="query")
 @blp.response(200, AppointmentOut(many=True), headers=PAGINATION_HEADER_DOC)
 def list_appointments(args):
-    page = appointments.list_appointments(principal(), **args)
-    return page.items, page_headers(page)
+    # Rendered by the service from plain columns exactly as AppointmentOut would (tested).
+    page = appointments.list_appointments(principal(), **args, rendered=True)
+    return jsonify(page.items), 200, page_headers(page)
 
 
 @blp.route("/appointments/<int:appointment_id>", methods=["GET"])
