@@ -24,14 +24,16 @@ class Clinic(Timestamped, SoftDeleted, db.Model):
     # [{"start", "end", "reason"}] with ISO instants; the engine keeps sessions out of them.
     closed_periods: Mapped[list] = mapped_column(JSONDoc, default=list)
     # Moved by the database itself (triggers of migration 0010) in the transaction of every
-    # allocation insert, update or delete the clinic owns; never written by the code.
+    # insert, update or delete of an allocation or appointment the clinic owns; never
+    # written by the code.
     calendar_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     rooms = relationship("Room", back_populates="clinic", lazy="raise_on_sql")
 
 
 class CalendarChange(db.Model):
-    """One allocation change, logged by trigger with the version it gave its clinic."""
+    """One allocation change (or, with no allocation id, an appointment change), logged by
+    trigger with the version it gave its clinic (migration 0010)."""
 
     __tablename__ = "calendar_changes"
     __table_args__ = (Index("ix_calendar_changes_clinic_version", "clinic_id", "version"),)
@@ -40,4 +42,4 @@ class CalendarChange(db.Model):
                                     primary_key=True)
     clinic_id: Mapped[int] = mapped_column()
     version: Mapped[int] = mapped_column(BigInteger)
-    allocation_id: Mapped[int] = mapped_column(BigInteger)
+    allocation_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -238,7 +238,8 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]) -> bool
     if not spans:
         return True
     changed = list(db.session.scalars(
-        select(CalendarChange.allocation_id).where(or_(*spans)).distinct()
+        select(CalendarChange.allocation_id)
+        .where(or_(*spans), CalendarChange.allocation_id.is_not(None)).distinct()
         .limit(MAX_CHANGES + 1)))
     if len(changed) > MAX_CHANGES:
         return False
