@@ -198,33 +198,46 @@ def fill_allocations(url: str, admin: Client, protocol: int, target: int) -> int
     def stamp(moment):  # as the UTCDateTime column type stores it
         return f"{moment.replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}" if sqlite else moment
 
+    # lane i: room i, nurse i and patient i, so no two rows of a lane overlap
+    patients = [admin.call("POST", "/patients", {"name": f"Filled {i}", "clinic_id": clinic}
+                           )[1]["id"] for i in range(8)]
     with engine.begin() as conn:
         have = conn.execute(sa.text("SELECT count(*) FROM allocations")).scalar_one()
-        rooms = conn.execute(sa.text("SELECT id FROM rooms WHERE clinic_id = :c AND features "
-                                     "NOT LIKE '%consult%' ORDER BY id"), {"c": clinic}
-                             ).scalars().all()
+        rooms = conn.execute(sa.text(
+            "SELECT id FROM rooms WHERE clinic_id = :c AND CAST(features AS TEXT) NOT LIKE "
+            "'%consult%' ORDER BY id"), {"c": clinic}).scalars().all()
         nurses = conn.execute(sa.text(
             "SELECT DISTINCT s.id FROM staff s JOIN shifts h ON h.staff_id = s.id "
-            "WHERE h.clinic_id = :c AND s.roles LIKE '%nurse%' ORDER BY s.id"), {"c": clinic}
-        ).scalars().all()
-        patient = admin.call("POST", "/patients", {"name": "Filled", "clinic_id": clinic}
-                             )[1]["id"]
+            "WHERE h.clinic_id = :c AND CAST(s.roles AS TEXT) LIKE '%nurse%' ORDER BY s.id"),
+            {"c": clinic}).scalars().all()
+        width = min(len(rooms), len(nurses), len(patients))
         now = datetime.now(UTC)
-        base = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-        width = min(len(rooms), len(nurses))
         appointments = max(0, target - have + 1) // 2
+
+        def slots():  # weekdays, 13:00-21:30 UTC: inside the clinic's 07:00-19:00 New York
+            day = datetime(now.year, now.month, now.day, 13, tzinfo=UTC) + timedelta(days=1)
+            while True:
+                if day.weekday() < 5:
+                    for k in range(6):
+                        yield day + timedelta(minutes=90 * k)
+                day += timedelta(days=1)
+
+        starts = slots()
+        start = None
         for chunk in range(0, appointments, 2000):
             allocations = []
             for i in range(chunk, min(appointments, chunk + 2000)):
-                start = base + timedelta(minutes=90 * (i // width))
+                lane = i % width
+                if lane == 0:
+                    start = next(starts)
                 end = start + timedelta(minutes=60)
                 appt = conn.execute(sa.text(
                     "INSERT INTO appointments (patient_id, clinic_id, session_kind, key, "
                     "starts_at, ends_at, status, sequence, created_at, updated_at) VALUES "
                     "(:p, :c, 'iv_infusion', :k, :s, :e, 'booked', 0, :t, :t) RETURNING id"),
-                    {"p": patient, "c": clinic, "k": f"filled#{i}", "s": stamp(start),
+                    {"p": patients[lane], "c": clinic, "k": f"filled#{i}", "s": stamp(start),
                      "e": stamp(end), "t": stamp(now)}).scalar_one()
-                for rtype, rid in (("room", rooms[i % width]), ("staff", nurses[i % width])):
+                for rtype, rid in (("room", rooms[lane]), ("staff", nurses[lane])):
                     allocations.append({"a": appt, "rt": rtype, "ri": rid, "s": stamp(start),
                                         "e": stamp(end)})
             conn.execute(sa.text(

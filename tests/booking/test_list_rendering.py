@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import sqlalchemy as sa
+
 from scheduler.api.schemas.booking import AppointmentOut
 from scheduler.extensions import db
 from scheduler.services import appointments
@@ -34,3 +36,26 @@ def test_the_fast_list_reads_exactly_as_appointment_out(app, api, practice, enro
     assert listed == expected
     second = api.get(query.replace("page_size=500", "page_size=7&page=2"))
     assert second == expected[7:14]
+
+
+def test_a_kept_list_follows_every_change(app, api, practice, patient, enroll):
+    plan = enroll(patient["id"])
+    query = f"/appointments?clinic_id={practice.clinic}&start=2027-01-01&end=2028-01-01" \
+            "&page_size=500"
+    first = api.get(query)
+    assert api.get(query) == first  # served again as kept
+    target = first[0]["id"]
+
+    def raw(sql, **params):  # another process, as far as this worker knows
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(sa.text(sql), params)
+
+    raw("UPDATE appointments SET status = 'booked' WHERE id = :a", a=target)
+    assert api.get(query)[0]["status"] == "booked"
+    raw("UPDATE allocations SET active = :f WHERE appointment_id = :a", f=False, a=target)
+    assert not any(a["active"] for a in api.get(query)[0]["allocations"])
+    room = next(a for a in first[0]["allocations"] if a["resource_type"] == "room")
+    api.patch(f"/rooms/{room['resource_id']}", {"name": "Renamed room"})
+    assert any(a["name"] == "Renamed room" for a in api.get(query)[0]["allocations"])
+    api.post(f"/enrollments/{plan['id']}/cancel", expect=200)
+    assert {row["status"] for row in api.get(query)} == {"cancelled"}
