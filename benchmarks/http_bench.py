@@ -320,22 +320,31 @@ def run(kind: str, quick: bool, allocations: int) -> None:
                f"p50 {p50(refusals):.1f} ms = {p50(refusals) / bare:.0f}x   (goal <= 40x)"
                f"   {load()}")
 
-        # 3. A busy clinic-week read with 4 connections, against /healthz with 4 connections.
-        busiest = start_on + timedelta(days=14)
-        week = (f"/appointments?clinic_id={clinic}&start={busiest}"
-                f"&end={busiest + timedelta(days=7)}&page_size=500")
-        rows = len(admin.call("GET", week)[1])
-
-        def read_week(client):
-            status, _ = client.call("GET", week)
-            assert status == 200
-
+        # 3. Clinic-week reads with 4 connections, against /healthz with 4 connections: the
+        # week closest to the goal's ~80 appointments, and the busiest week. The clients read
+        # the bytes without parsing them (as for /healthz): client CPU shares the cores.
+        weeks = {}
+        for k in range(0, 26):
+            day = start_on + timedelta(days=7 * k)
+            path = (f"/appointments?clinic_id={clinic}&start={day}"
+                    f"&end={day + timedelta(days=7)}&page_size=500")
+            weeks[path] = len(admin.call("GET", path)[1])
+        typical = min(weeks, key=lambda path: abs(weeks[path] - 80))
+        busiest = max(weeks, key=weeks.get)
         seconds = 3 if quick else 8
         bare_rate = rate(healthz, port, key, 4, seconds)
-        week_rate = rate(read_week, port, key, 4, seconds)
-        report(f"GET one clinic-week ({rows} appointments), 4 connections: {week_rate:.0f} req/s "
-               f"= {100 * week_rate / bare_rate:.0f} % of /healthz ({bare_rate:.0f} req/s)   "
-               f"(goal >= 50 %)" + f"   {load()}")
+        for label, week in (("~80-appointment", typical), ("busiest", busiest)):
+            def read_week(client, week=week):
+                client.conn.request("GET", f"/api/v1{week}", headers=client.headers)
+                response = client.conn.getresponse()
+                response.read()
+                assert response.status == 200
+
+            week_rate = rate(read_week, port, key, 4, seconds)
+            report(f"GET {label} clinic-week ({weeks[week]} appointments), 4 connections: "
+                   f"{week_rate:.0f} req/s = {100 * week_rate / bare_rate:.0f} % of /healthz "
+                   f"({bare_rate:.0f} req/s)   (goal >= 50 % at ~80)   {load()}")
+        busiest = start_on + timedelta(days=14)
 
         # 4. 1,000 enrollments with their confirms into 3 clinics, one client.
         n = 150 if quick else 1000
