@@ -52,7 +52,7 @@ def test_every_kind_of_allocation_change_moves_the_version(app, api, practice, p
     plan = enroll(patient["id"])  # ORM inserts
     v1 = version(app, practice.clinic)
     sessions = len(plan["appointments"])
-    assert v1 >= v0 + sessions  # one bump per allocation row (several per session)
+    assert v1 > v0 and sessions > 0
     api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
     appt = plan["appointments"][0]
     moved = api.post(f"/appointments/{appt['id']}/reschedule",
@@ -68,7 +68,10 @@ def test_every_kind_of_allocation_change_moves_the_version(app, api, practice, p
         changes = db.session.execute(sa.text(
             "SELECT version, allocation_id FROM calendar_changes WHERE clinic_id = :c "
             "ORDER BY version"), {"c": practice.clinic}).all()
-    assert [v for v, _ in changes] == list(range(v0 + 1, v3 + 1))  # every version logged once
+    # every version logged (PostgreSQL: one version per clinic and transaction, all the
+    # transaction's changes logged with it; SQLite: one per change)
+    assert sorted({v for v, _ in changes}) == list(range(v0 + 1, v3 + 1))
+    assert len(changes) >= v3 - v0
 
     # Raw SQL on another connection: insert, update, delete each move it too.
     start = datetime(2027, 6, 7, 15, tzinfo=UTC)
