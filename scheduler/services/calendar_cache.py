@@ -160,6 +160,16 @@ class ClinicCopy:
         self.by_unit[key].discard(alloc_id)
         return key
 
+    def successor(self, keys: set[UnitKey], versions) -> ClinicCopy:
+        """A copy to change in ``keys`` only, sharing the rest: a copy once handed out is
+        never changed (another thread may be reading it)."""
+        new = ClinicCopy(self.resources, self.floor, versions, dict(self.allocations),
+                         dict(self.by_unit), dict(self.units), self.reads + 1)
+        for key in keys:
+            if key in new.by_unit:
+                new.by_unit[key] = set(new.by_unit[key])
+        return new
+
     def rebuild(self, keys: Iterable[UnitKey]) -> None:
         for key in keys:
             ids = self.by_unit.get(key)
@@ -221,31 +231,32 @@ def _full(clinic_id, rooms, staff, floor, versions) -> ClinicCopy:
     return copy
 
 
-def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]) -> bool:
-    """Apply the changes logged since ``copy.versions``; False when a full read is due."""
+def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]
+              ) -> ClinicCopy | None:
+    """The copy with the changes logged since ``copy.versions`` applied (the same object when
+    nothing changed); None when a full read is due."""
     spans = []
     for cid, (created, version) in versions.items():
         held = copy.versions.get(cid)
         if held is None:
             held = (created, 0)
         if held[0] != created or held[1] > version:
-            return False
+            return None
         if version > held[1]:
             spans.append(and_(CalendarChange.clinic_id == cid, CalendarChange.version > held[1],
                               CalendarChange.version <= version))
     if any(cid not in versions for cid in copy.versions):
-        return False
+        return None
     if not spans:
-        return True
+        return copy
     changed = list(db.session.scalars(
         select(CalendarChange.allocation_id)
         .where(or_(*spans), CalendarChange.allocation_id.is_not(None)).distinct()
         .limit(MAX_CHANGES + 1)))
     if len(changed) > MAX_CHANGES:
-        return False
+        return None
     rooms, staff = copy.resources
     resources = {("room", r) for r in rooms} | {("staff", s) for s in staff}
-    touched: set[UnitKey] = set()
     instant = Instants()
     current = {}
     for start in range(0, len(changed), 1000):
@@ -253,10 +264,10 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]) -> bool
                 select(Allocation.id, Allocation.active, *ALLOCATION_COLUMNS)
                 .where(Allocation.id.in_(changed[start:start + 1000]))):
             current[row[0]] = row
+    old_keys = {(a.resource_type, a.resource_id, a.unit)
+                for a in (copy.allocations.get(i) for i in changed) if a is not None}
+    new_rows = {}
     for alloc_id in changed:
-        key = copy.drop(alloc_id)
-        if key is not None:
-            touched.add(key)
         row = current.get(alloc_id)
         if row is None:
             continue
@@ -264,14 +275,16 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]) -> bool
         if not active or (rt, rid) not in resources:
             continue
         a = allocation(rt, rid, unit, instant(s), instant(e))
-        if a.end <= copy.floor:
-            continue
-        copy.put(alloc_id, a)
-        touched.add((rt, rid, unit))
-    copy.rebuild(touched)
-    copy.versions = versions
-    copy.reads += 1
-    return True
+        if a.end > copy.floor:
+            new_rows[alloc_id] = a
+    touched = old_keys | {(a.resource_type, a.resource_id, a.unit) for a in new_rows.values()}
+    new = copy.successor(touched, versions)
+    for alloc_id in changed:
+        new.drop(alloc_id)
+    for alloc_id, a in new_rows.items():
+        new.put(alloc_id, a)
+    new.rebuild(touched)
+    return new
 
 
 def current_copy(clinic_id: int, rooms: tuple[int, ...], staff: tuple[int, ...]
@@ -281,13 +294,14 @@ def current_copy(clinic_id: int, rooms: tuple[int, ...], staff: tuple[int, ...]
     versions = _versions()  # first: everything read after it is at least this new
     floor = floor_now()
     with _lock:
-        copy = _copies.get(clinic_id)
-        if copy is None or copy.resources != (rooms, staff) or copy.floor != floor \
-                or not _catch_up(copy, versions):
-            reads = copy.reads if copy is not None else 0
+        held = _copies.get(clinic_id)
+        copy = None
+        if held is not None and held.resources == (rooms, staff) and held.floor == floor:
+            copy = _catch_up(held, versions)
+        if copy is None:
             copy = _full(clinic_id, rooms, staff, floor, versions)
-            copy.reads += reads
-            _copies[clinic_id] = copy
+            copy.reads += held.reads if held is not None else 0
+        _copies[clinic_id] = copy
         return copy
 
 

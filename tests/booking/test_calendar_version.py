@@ -130,7 +130,8 @@ def test_a_change_by_another_connection_is_seen_at_once(app, api, practice, pati
                     if a.resource_type == "room"}, practice_.bookings
 
     before, _ = room_bookings()
-    reads = calendar_cache.copy_for(practice.clinic).reads
+    handed_out = calendar_cache.copy_for(practice.clinic)
+    reads, held = handed_out.reads, dict(handed_out.allocations)
     raw(app, "INSERT INTO allocations (appointment_id, resource_type, resource_id, unit, "
              "starts_at, ends_at, active) VALUES (:a, 'room', :r, 0, :s, :e, :t)",
         a=plan["appointments"][0]["id"], r=practice.rooms[1], s=start,
@@ -141,6 +142,7 @@ def test_a_change_by_another_connection_is_seen_at_once(app, api, practice, pati
     assert int(start.timestamp()) in index._units[key][0]
     copy = calendar_cache.copy_for(practice.clinic)
     assert copy.reads == reads + 1  # brought up to date, not read again in full
+    assert copy is not handed_out and handed_out.allocations == held  # never changed in place
     raw(app, "UPDATE allocations SET active = :f WHERE starts_at = :s", f=False, s=start)
     assert room_bookings()[0] == before
     raw(app, "UPDATE allocations SET active = :t WHERE starts_at = :s", t=True, s=start)
