@@ -45,7 +45,8 @@ def clinic_zone(clinic_id: int) -> ZoneInfo:
     key = ("zone", clinic_id)
     zone = memo.get(key)
     if zone is None:
-        zone = memo[key] = ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
+        with db.session.no_autoflush:  # rendering must not flush what the caller has pending
+            zone = memo[key] = ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
     return zone
 
 
@@ -58,7 +59,8 @@ def resource_name(resource_type: str, resource_id: int) -> str | None:
     key = (resource_type, resource_id)
     if key not in memo:
         model = RESOURCE_MODELS[resource_type]
-        memo[key] = db.session.scalar(select(model.name).where(model.id == resource_id))
+        with db.session.no_autoflush:  # rendering must not flush what the caller has pending
+            memo[key] = db.session.scalar(select(model.name).where(model.id == resource_id))
     return memo[key]
 
 
