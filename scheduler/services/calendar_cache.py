@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, event, or_, select, type_coerce
+from sqlalchemy import and_, event, exc, or_, select, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import NullType
 
@@ -125,7 +125,12 @@ def _note_calendar_writes(conn, cursor, statement, parameters, context, executem
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
 def _forget_calendar_writes(conn):
-    conn.info.pop(_WROTE, None)
+    if conn.invalidated:  # the connection died: its info goes with it (a new one starts clean)
+        return
+    try:
+        conn.info.pop(_WROTE, None)
+    except exc.SQLAlchemyError:  # a transaction already invalid: nothing of it will commit
+        pass
 
 
 def transaction_wrote_calendar() -> bool:
