@@ -1,7 +1,7 @@
 """End-to-end cost of real requests, as ratios to a bare ``/healthz`` on the same server.
 
-    python3 dev.py bench http --db sqlite [--quick]
-    python3 dev.py bench http --db postgresql [--quick]
+    python3 dev.py bench http --db sqlite [--quick] [--allocations 100000]
+    REGIMEN_BENCH_DB=regimen_bench python3 dev.py bench http --db postgresql [--quick]
 
 One gunicorn (2 workers, rate limits off) on a fresh database; every figure is measured in the
 same run as ``/healthz`` so the machine's speed cancels out (issue 16's goals are ratios):
