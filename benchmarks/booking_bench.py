@@ -58,14 +58,17 @@ def summary(name, seconds):
 
 
 def setup_database(kind: str, workdir: Path) -> str:
+    """A fresh database: a SQLite file, or the PostgreSQL database ``REGIMEN_BENCH_DB``
+    (default ``regimen_bench``; dropped and recreated)."""
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}"
+    name = os.environ.get("REGIMEN_BENCH_DB", "regimen_bench")
     engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text('DROP DATABASE IF EXISTS "regimen_bench" WITH (FORCE)'))
-        conn.execute(sa.text('CREATE DATABASE "regimen_bench"'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/regimen_bench"
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
 def build_clinic(client: Client, protocol_id: int | None = None) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """``GET /ical/<token>.ics``: the feed itself. No bearer key: the secret token is the credential.
 
-Conditional requests are decided before rendering: the ETag comes from one aggregate query
-(``feed_content.feed_state``), so a poll that changes nothing costs two small queries.
+Conditional requests are decided before rendering: the ETag comes from one query of indexed
+lookups (``feed_content.feed_state``: the clinics' calendar versions and a few stamps), so a
+poll that changes nothing costs two small queries.
 ``If-None-Match`` wins over ``If-Modified-Since`` (RFC 9110 13.2.2); ``Last-Modified`` is when
 the ETag last changed (``feed_content.last_modified``). An unconditional poll of an unchanged
 feed is served from ``feed_cache`` under the same ETag, gzipped once for clients that accept

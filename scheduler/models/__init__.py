@@ -3,7 +3,7 @@
 from .api_key import ROLES, ApiKey, api_key_clinics
 from .audit import AuditEntry
 from .booking import Allocation, Appointment, Enrollment
-from .clinic import Clinic
+from .clinic import CalendarChange, Clinic
 from .disruption import Disruption
 from .feed import FEED_PRIVACY, FEED_SCOPES, Feed
 from .idempotency import IdempotencyRecord
@@ -24,7 +24,7 @@ from .webhook import (
 )
 
 __all__ = [
-    "ROLES", "Allocation", "ApiKey",
+    "ROLES", "Allocation", "ApiKey", "CalendarChange",
     "Appointment", "AuditEntry", "Clinic", "Disruption", "Enrollment", "IdempotencyRecord",
     "Patient",
     "ProtocolRecord",

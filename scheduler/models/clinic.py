@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -29,5 +29,23 @@ class Clinic(Timestamped, SoftDeleted, db.Model):
     closed_periods: Mapped[list] = mapped_column(JSONDoc, default=list)
     # The grid of round start times in minutes (sessions also start back to back off it).
     slot_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    # Moved by the database itself (triggers of migration 0010) in the transaction of every
+    # insert, update or delete of an allocation or appointment the clinic owns; never
+    # written by the code.
+    calendar_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     rooms = relationship("Room", back_populates="clinic", lazy="raise_on_sql")
+
+
+class CalendarChange(db.Model):
+    """One allocation change (or, with no allocation id, an appointment change), logged by
+    trigger with the version it gave its clinic (migration 0010)."""
+
+    __tablename__ = "calendar_changes"
+    __table_args__ = (Index("ix_calendar_changes_clinic_version", "clinic_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True)
+    clinic_id: Mapped[int] = mapped_column()
+    version: Mapped[int] = mapped_column(BigInteger)
+    allocation_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,17 +10,44 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select, event, func, select, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
+
 from ..extensions import db
-from ..models import Appointment, Clinic, Room, StaffMember
+from ..models import Allocation, Appointment, Clinic, Patient, Room, StaffMember
+from .calendar_cache import Instants
+from .feed_cache import LruCache
+from .pagination import Page
 
 RESOURCE_MODELS = {"room": Room, "staff": StaffMember}
 """Resources a calendar shows; the patient's own allocation only keeps one patient in one
 place and is not one of them."""
 
+_MEMO = "appointment_view"
+
+
+def _memo() -> dict:
+    """Zones and names looked up in this transaction (one query each, not one per row: the
+    identity map holds rows weakly, so a name read and dropped was fetched again per row)."""
+    return db.session.info.setdefault(_MEMO, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_MEMO, None)
+
 
 def clinic_zone(clinic_id: int) -> ZoneInfo:
-    """The clinic's zone (the session's identity map makes repeated calls free)."""
-    return ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
+    """The clinic's zone."""
+    memo = _memo()
+    key = ("zone", clinic_id)
+    zone = memo.get(key)
+    if zone is None:
+        with db.session.no_autoflush:  # rendering must not flush what the caller has pending
+            zone = memo[key] = ZoneInfo(db.session.get(Clinic, clinic_id).timezone)
+    return zone
 
 
 def clinic_time(moment: datetime | None, clinic_id: int) -> datetime | None:
@@ -28,25 +55,126 @@ def clinic_time(moment: datetime | None, clinic_id: int) -> datetime | None:
 
 
 def resource_name(resource_type: str, resource_id: int) -> str | None:
-    row = db.session.get(RESOURCE_MODELS[resource_type], resource_id)
-    return row.name if row is not None else None
+    memo = _memo()
+    key = (resource_type, resource_id)
+    if key not in memo:
+        model = RESOURCE_MODELS[resource_type]
+        with db.session.no_autoflush:  # rendering must not flush what the caller has pending
+            memo[key] = db.session.scalar(select(model.name).where(model.id == resource_id))
+    return memo[key]
 
 
 def allocation_entries(appt: Appointment) -> list[dict]:
     """One entry per resource and span: a resource's units held over overlapping or touching
     times (a nurse 1:1 during setup, then one of her places) read as one stretch."""
+    return _entries([(a.id, a.resource_type, a.resource_id, a.starts_at, a.ends_at, a.active)
+                     for a in appt.allocations], clinic_zone(appt.clinic_id))
+
+
+def _entries(allocations, zone: ZoneInfo) -> list[dict]:
+    """``allocations``: (id, resource_type, resource_id, starts_at, ends_at, active)."""
     spans: dict[tuple[str, int], list[list]] = {}
-    for a in sorted(appt.allocations, key=lambda a: (a.starts_at, a.id)):
-        if a.resource_type not in RESOURCE_MODELS:
+    for _, rtype, rid, starts_at, ends_at, active in sorted(allocations,
+                                                            key=lambda a: (a[3], a[0])):
+        if rtype not in RESOURCE_MODELS:
             continue
-        stretches = spans.setdefault((a.resource_type, a.resource_id), [])
+        stretches = spans.setdefault((rtype, rid), [])
         last = stretches[-1] if stretches else None
-        if last is not None and a.starts_at <= last[1]:
-            last[1] = max(last[1], a.ends_at)
-            last[2] = last[2] or a.active
+        if last is not None and starts_at <= last[1]:
+            last[1] = max(last[1], ends_at)
+            last[2] = last[2] or active
         else:
-            stretches.append([a.starts_at, a.ends_at, a.active])
+            stretches.append([starts_at, ends_at, active])
     return [{"resource_type": rtype, "resource_id": rid, "name": resource_name(rtype, rid),
-             "start": clinic_time(start, appt.clinic_id), "end": clinic_time(end, appt.clinic_id),
-             "active": active}
+             "start": start.astimezone(zone), "end": end.astimezone(zone), "active": active}
             for (rtype, rid), stretches in spans.items() for start, end, active in stretches]
+
+
+# ---------------------------------------------------------------- lists, without ORM objects
+
+_RAW = NullType()
+
+
+def _raw(column):
+    return type_coerce(column, _RAW)
+
+
+APPOINTMENT_COLUMNS = (
+    Appointment.id, Appointment.enrollment_id, Appointment.patient_id, Appointment.clinic_id,
+    Appointment.session_kind, Appointment.phase, Appointment.key, Appointment.follow_up_of_id,
+    _raw(Appointment.starts_at), _raw(Appointment.ends_at), Appointment.status,
+    Appointment.sequence, _raw(Appointment.overdue_at), Appointment.cancel_reason,
+    _raw(Appointment.updated_at))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def rendered_page(query: Select, page: int, page_size: int) -> Page:
+    """``paginate`` of an ``select(Appointment)`` query, each item already rendered as
+    ``AppointmentOut`` renders it (a test holds the two equal), from plain columns: a busy
+    week's list spent most of its time building ORM objects and running marshmallow."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.execute(query.with_only_columns(*APPOINTMENT_COLUMNS)
+                              .limit(page_size).offset((page - 1) * page_size)).all()
+    instant = Instants()
+    held: dict[int, list] = {row[0]: [] for row in rows}
+    ids = list(held)
+    for start in range(0, len(ids), 500):
+        for appt_id, *alloc in db.session.execute(
+                select(Allocation.appointment_id, Allocation.id, Allocation.resource_type,
+                       Allocation.resource_id, _raw(Allocation.starts_at),
+                       _raw(Allocation.ends_at), Allocation.active)
+                .where(Allocation.appointment_id.in_(ids[start:start + 500]))):
+            alloc_id, rtype, rid, s, e, active = alloc
+            held[appt_id].append((alloc_id, rtype, rid, instant(s), instant(e), bool(active)))
+    items = []
+    for (appt_id, enrollment_id, patient_id, clinic_id, kind, phase, key, follow_up_of, s, e,
+         status, sequence, overdue, cancel_reason, updated) in rows:
+        zone = clinic_zone(clinic_id)
+        items.append({
+            "id": appt_id, "enrollment_id": enrollment_id, "patient_id": patient_id,
+            "clinic_id": clinic_id, "session_kind": kind, "phase": phase, "key": key,
+            "follow_up_of": follow_up_of, "start": instant(s).astimezone(zone).isoformat(),
+            "end": instant(e).astimezone(zone).isoformat(), "status": status,
+            "sequence": sequence,
+            "overdue_at": None if overdue is None else instant(overdue).isoformat(),
+            "cancel_reason": cancel_reason,
+            "allocations": [{**entry, "start": entry["start"].isoformat(),
+                             "end": entry["end"].isoformat()}
+                            for entry in _entries(held[appt_id], zone)],
+            "updated_at": _iso(None if updated is None else instant(updated)),
+        })
+    return Page(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+# ---------------------------------------------------------------- rendered lists, per worker
+
+LIST_CACHE = LruCache(16 * 1024 * 1024, size=lambda entry: len(entry[0]) + 500)
+"""Rendered ``GET /appointments`` bodies (with their pagination header) by ``list_key``."""
+
+
+def list_key(who, args: dict) -> tuple:
+    """Everything a rendered list depends on, read first (whatever the list then reads is at
+    least this new): the query and the key's clinics, every clinic's calendar version (the
+    database moves it with every appointment and allocation change, migration 0010) and
+    stamps, and the newest room, staff member (names) and, for a patient's list, patient
+    (whose home clinic's zone reads bare dates)."""
+    # Versions only grow (clinics are never deleted, only marked so): their sum moves with any
+    # of them; count and newest stamps tell a re-created database apart. One round trip.
+    stamps = tuple(db.session.execute(select(
+        select(func.coalesce(func.sum(Clinic.calendar_version), 0)).scalar_subquery(),
+        select(func.count(Clinic.id)).scalar_subquery(),
+        select(func.max(_raw(Clinic.created_at))).scalar_subquery(),
+        select(func.max(_raw(Clinic.updated_at))).scalar_subquery(),
+        select(func.max(_raw(Room.updated_at))).scalar_subquery(),
+        select(func.count(Room.id)).scalar_subquery(),
+        select(func.max(_raw(StaffMember.updated_at))).scalar_subquery(),
+        select(func.count(StaffMember.id)).scalar_subquery())).one())
+    if args.get("patient_id") is not None:
+        stamps += (db.session.scalar(select(_raw(Patient.updated_at), Patient.clinic_id)
+                                     .where(Patient.id == args["patient_id"])),)
+    query = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()))
+    scope = None if who.clinic_ids is None else tuple(sorted(who.clinic_ids))
+    return (scope, query, stamps)

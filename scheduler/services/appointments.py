@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import Allocation, Appointment, Clinic, Patient
-from . import snapshot
+from . import appointment_view, snapshot
 from .access import READ, Principal
 from .pagination import Page, paginate
 
@@ -42,8 +42,9 @@ def instant(value: date | datetime, tz: str) -> datetime:
 
 def list_appointments(who: Principal, *, page: int, page_size: int, clinic_id=None,
                       patient_id=None, room_id=None, staff_id=None, status=None, start=None,
-                      end=None) -> Page:
-    """Appointments overlapping ``[start, end)``; a bare date is local midnight at the clinic."""
+                      end=None, rendered: bool = False) -> Page:
+    """Appointments overlapping ``[start, end)``; a bare date is local midnight at the clinic.
+    ``rendered``: items as the API renders them (``appointment_view.rendered_page``)."""
     who.require(READ)
     query = select(Appointment).order_by(Appointment.starts_at, Appointment.id)
     # A bare date is local midnight at "the clinic": the one asked for, else the patient's
@@ -76,4 +77,6 @@ def list_appointments(who: Principal, *, page: int, page_size: int, clinic_id=No
         query = query.where(Appointment.ends_at > instant(start, tz))
     if end is not None:
         query = query.where(Appointment.starts_at < instant(end, tz))
+    if rendered:
+        return appointment_view.rendered_page(query, page, page_size)
     return paginate(query, page, page_size)

@@ -106,7 +106,8 @@ class Calendar:
                  ) -> engine.Practice:
         return snapshot.practice_for(self.clinic, self.kinds, patient_id=patient_id,
                                      window_start=window_start, window_end=window_end,
-                                     ignore_appointment_ids=ignore_appointment_ids)
+                                     ignore_appointment_ids=ignore_appointment_ids,
+                                     indexed=True)
 
     def enrollment(self, practice: engine.Practice, *, patient_id: int, start_on: date,
                    availability: dict, preferences: dict, horizon_end: date | None

@@ -15,6 +15,7 @@ from ..models import Allocation, Appointment, Clinic, Disruption, Room, Shift, S
 from ..models.disruption import PROPOSED, ROOM_CLOSURE, STAFF_ABSENCE
 from ..rules.model import Protocol, SessionKind
 from ..rules.routes import ROUTES
+from . import calendar_cache
 
 # Bookings further than this from the enrollment's start cannot matter to a placement (the
 # engine's own earliest-date search looks a year ahead of plans that span at most a year more).
@@ -105,7 +106,7 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
                  window_start: datetime, window_end: datetime,
                  ignore_appointment_ids: frozenset[int] = frozenset(),
                  removed: Removed | None = None,
-                 patient_ids: Sequence[int] = ()) -> engine.Practice:
+                 patient_ids: Sequence[int] = (), indexed: bool = False) -> engine.Practice:
     """The clinic's rooms, staff and every active allocation that could collide in the window.
 
     Staff allocations are loaded across all clinics: a person who also works elsewhere cannot be
@@ -113,6 +114,13 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
     along so they are never double-booked. Slots held by open disruption proposals are
     allocations like any other; what the proposals take away (``removed``, by default read
     from the open proposals) is closed or absent here.
+
+    Room and staff bookings come from this worker's copy of the clinic's calendar, brought up
+    to date with the changes since it was read (``calendar_cache``); a window before its floor,
+    a request that leaves some appointments out, or a transaction that already wrote to the
+    calendar reads them directly. Either way the bookings are the same. ``indexed``: hand the
+    engine an already built index that also iterates as the allocations (placement's
+    ``Calendar.practice``; a repair keeps its own index and wants the plain sequence).
     """
     rooms = list(db.session.scalars(
         select(Room).where(Room.clinic_id == clinic.id, Room.deleted_at.is_(None))
@@ -122,27 +130,27 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
         .where(StaffMember.deleted_at.is_(None),
                StaffMember.id.in_(select(Shift.staff_id).where(Shift.clinic_id == clinic.id)))
         .order_by(StaffMember.id)))
-    resources = []
-    if rooms:
-        resources.append(and_(Allocation.resource_type == "room",
-                              Allocation.resource_id.in_([r.id for r in rooms])))
-    if staff:
-        resources.append(and_(Allocation.resource_type == "staff",
-                              Allocation.resource_id.in_([s.id for s in staff])))
+    room_ids, staff_ids = tuple(r.id for r in rooms), tuple(s.id for s in staff)
     patients = sorted({*patient_ids, *(() if patient_id is None else (patient_id,))})
-    if patients:
-        resources.append(and_(Allocation.resource_type == "patient",
-                              Allocation.resource_id.in_(patients)))
-    bookings: list[engine.Allocation] = []
-    if resources:
-        query = (select(Allocation.resource_type, Allocation.resource_id, Allocation.unit,
-                        Allocation.starts_at, Allocation.ends_at)
-                 .where(Allocation.active.is_(True), or_(*resources),
-                        Allocation.starts_at < window_end, Allocation.ends_at > window_start))
-        if ignore_appointment_ids:
-            query = query.where(or_(Allocation.appointment_id.is_(None),
-                                    Allocation.appointment_id.not_in(ignore_appointment_ids)))
-        bookings = [engine.Allocation(*row) for row in db.session.execute(query)]
+    in_window = (Allocation.active.is_(True), Allocation.starts_at < window_end,
+                 Allocation.ends_at > window_start)
+    bookings: object
+    if (not ignore_appointment_ids and window_start >= calendar_cache.floor_now()
+            and not calendar_cache.transaction_wrote_calendar()):
+        copy = calendar_cache.current_copy(clinic.id, room_ids, staff_ids)
+        own = calendar_cache.read_allocations(
+            Allocation.resource_type == "patient", Allocation.resource_id.in_(patients),
+            *in_window) if patients else []
+        if indexed:
+            bookings = calendar_cache.IndexedBookings(
+                calendar_cache.window_units(copy, calendar_cache.to_seconds(window_start),
+                                            calendar_cache.to_seconds(window_end)),
+                lambda: calendar_cache.window_allocations(copy, window_start, window_end), own)
+        else:
+            bookings = (*calendar_cache.window_allocations(copy, window_start, window_end), *own)
+    else:
+        bookings = tuple(_read_bookings(room_ids, staff_ids, patients, in_window,
+                                        ignore_appointment_ids))
     if removed is None:
         removed = removed_by_proposals(window_start, window_end)
     return engine.Practice(
@@ -151,11 +159,35 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
         staff=tuple(staff_input(s, removed) for s in staff),
         kinds=kinds,
         routes=ROUTES,
-        bookings=tuple(bookings),
+        bookings=bookings,
     )
 
 
-def patient_busy(bookings: tuple[engine.Allocation, ...], patient_id: int | None):
+def _read_bookings(room_ids, staff_ids, patients, in_window, ignore_appointment_ids
+                   ) -> list[engine.Allocation]:
+    """The window's bookings read directly (plain columns, no ORM objects)."""
+    resources = []
+    if room_ids:
+        resources.append(and_(Allocation.resource_type == "room",
+                              Allocation.resource_id.in_(room_ids)))
+    if staff_ids:
+        resources.append(and_(Allocation.resource_type == "staff",
+                              Allocation.resource_id.in_(staff_ids)))
+    if patients:
+        resources.append(and_(Allocation.resource_type == "patient",
+                              Allocation.resource_id.in_(patients)))
+    if not resources:
+        return []
+    conditions = [*in_window, or_(*resources)]
+    if ignore_appointment_ids:
+        conditions.append(or_(Allocation.appointment_id.is_(None),
+                              Allocation.appointment_id.not_in(ignore_appointment_ids)))
+    return calendar_cache.read_allocations(*conditions)
+
+
+def patient_busy(bookings, patient_id: int | None):
+    if isinstance(bookings, calendar_cache.IndexedBookings):
+        bookings = bookings.patients
     return tuple(engine.BusyInterval(a.start, a.end) for a in bookings
                  if a.resource_type == "patient" and a.resource_id == patient_id)
 
