@@ -325,10 +325,21 @@ def window_units(copy: ClinicCopy, start: int, end: int
     return out
 
 
-def window_allocations(copy: ClinicCopy, window_start: datetime, window_end: datetime
-                       ) -> list[engine.Allocation]:
-    return [a for a in copy.allocations.values()
-            if a.start < window_end and a.end > window_start]
+def window_allocations(copy: ClinicCopy, window_start: datetime, window_end: datetime,
+                       skip: frozenset[int] = frozenset()) -> list[engine.Allocation]:
+    """The copy's allocations in the window, but those whose ids are in ``skip``."""
+    return [a for alloc_id, a in copy.allocations.items()
+            if a.start < window_end and a.end > window_start and alloc_id not in skip]
+
+
+def allocation_ids_of(appointment_ids: Iterable[int]) -> frozenset[int]:
+    """The ids of the appointments' allocations (to leave them out of a copy's window)."""
+    ids = sorted(appointment_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        found.update(db.session.scalars(select(Allocation.id).where(
+            Allocation.appointment_id.in_(ids[start:start + 1000]))))
+    return frozenset(found)
 
 
 class IndexedBookings(engine.BookingIndex):

@@ -117,8 +117,8 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
 
     Room and staff bookings come from this worker's copy of the clinic's calendar, brought up
     to date with the changes since it was read (``calendar_cache``); a window before its floor,
-    a request that leaves some appointments out, or a transaction that already wrote to the
-    calendar reads them directly. Either way the bookings are the same. ``indexed``: hand the
+    an indexed request that leaves some appointments out, or a transaction that already wrote
+    to the calendar reads them directly. Either way the bookings are the same. ``indexed``: hand the
     engine an already built index that also iterates as the allocations (placement's
     ``Calendar.practice``; a repair keeps its own index and wants the plain sequence).
     """
@@ -134,14 +134,22 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
     patients = sorted({*patient_ids, *(() if patient_id is None else (patient_id,))})
     in_window = (Allocation.active.is_(True), Allocation.starts_at < window_end,
                  Allocation.ends_at > window_start)
+    not_ignored = () if not ignore_appointment_ids else (
+        or_(Allocation.appointment_id.is_(None),
+            Allocation.appointment_id.not_in(ignore_appointment_ids)),)
     bookings: object
-    if (not ignore_appointment_ids and window_start >= calendar_cache.floor_now()
+    if (not (ignore_appointment_ids and indexed)
+            and window_start >= calendar_cache.floor_now()
             and not calendar_cache.transaction_wrote_calendar()):
         copy = calendar_cache.current_copy(clinic.id, room_ids, staff_ids)
         own = calendar_cache.read_allocations(
             Allocation.resource_type == "patient", Allocation.resource_id.in_(patients),
-            *in_window) if patients else []
-        if indexed:
+            *in_window, *not_ignored) if patients else []
+        if ignore_appointment_ids:  # a re-plan: the plans' own bookings are left out
+            skip = calendar_cache.allocation_ids_of(ignore_appointment_ids)
+            bookings = (*calendar_cache.window_allocations(copy, window_start, window_end, skip),
+                        *own)
+        elif indexed:
             bookings = calendar_cache.IndexedBookings(
                 calendar_cache.window_units(copy, calendar_cache.to_seconds(window_start),
                                             calendar_cache.to_seconds(window_end)),
@@ -150,7 +158,7 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
             bookings = (*calendar_cache.window_allocations(copy, window_start, window_end), *own)
     else:
         bookings = tuple(_read_bookings(room_ids, staff_ids, patients, in_window,
-                                        ignore_appointment_ids))
+                                        not_ignored))
     if removed is None:
         removed = removed_by_proposals(window_start, window_end)
     return engine.Practice(
@@ -163,7 +171,7 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
     )
 
 
-def _read_bookings(room_ids, staff_ids, patients, in_window, ignore_appointment_ids
+def _read_bookings(room_ids, staff_ids, patients, in_window, not_ignored
                    ) -> list[engine.Allocation]:
     """The window's bookings read directly (plain columns, no ORM objects)."""
     resources = []
@@ -178,11 +186,7 @@ def _read_bookings(room_ids, staff_ids, patients, in_window, ignore_appointment_
                               Allocation.resource_id.in_(patients)))
     if not resources:
         return []
-    conditions = [*in_window, or_(*resources)]
-    if ignore_appointment_ids:
-        conditions.append(or_(Allocation.appointment_id.is_(None),
-                              Allocation.appointment_id.not_in(ignore_appointment_ids)))
-    return calendar_cache.read_allocations(*conditions)
+    return calendar_cache.read_allocations(*in_window, or_(*resources), *not_ignored)
 
 
 def patient_busy(bookings, patient_id: int | None):
