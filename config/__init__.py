@@ -73,6 +73,8 @@ class Config:
     OFFER_MINUTES = int(os.environ.get("REGIMEN_OFFER_MINUTES", "120"))
     JOB_MATCH_WAITLIST_SECONDS = int(os.environ.get("REGIMEN_JOB_MATCH_WAITLIST_SECONDS", "3"))
     JOB_EXPIRE_OFFERS_SECONDS = int(os.environ.get("REGIMEN_JOB_EXPIRE_OFFERS_SECONDS", "30"))
+    JOB_PRUNE_CALENDAR_CHANGES_SECONDS = int(
+        os.environ.get("REGIMEN_JOB_PRUNE_CALENDAR_CHANGES_SECONDS", "3600"))
     # A booked appointment this long past its end without a check-in is flagged as overdue.
     OVERDUE_GRACE_MINUTES = int(os.environ.get("REGIMEN_OVERDUE_GRACE_MINUTES", "60"))
     # A run that starts this late (process paused, machine asleep) still runs, once.

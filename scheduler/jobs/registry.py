@@ -71,6 +71,12 @@ def _expire_offers(app: Flask, now: datetime) -> int:
     return offers.expire_offers(now)
 
 
+def _prune_calendar_changes(app: Flask, now: datetime) -> int:
+    from ..services import calendar_cache
+
+    return calendar_cache.prune_changes()
+
+
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_holds", 1, "JOB_EXPIRE_HOLDS_SECONDS",
             "Release enrollments whose hold ran out before confirmation", _expire_holds),
@@ -97,4 +103,7 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec("expire_offers", 11, "JOB_EXPIRE_OFFERS_SECONDS",
             "Expire unanswered waitlist offers and pass their time to the next in line",
             _expire_offers),
+    JobSpec("prune_calendar_changes", 13, "JOB_PRUNE_CALENDAR_CHANGES_SECONDS",
+            "Delete calendar changes too old for any worker's copy to catch up from",
+            _prune_calendar_changes),
 )}

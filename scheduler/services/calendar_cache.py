@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, event, exc, or_, select, type_coerce
+from sqlalchemy import and_, delete, distinct, event, exc, func, or_, select, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import NullType
 
@@ -42,6 +42,7 @@ from ..engine.localtime import to_seconds
 from ..extensions import db
 from ..models import Allocation, CalendarChange, Clinic
 from ..models.types import utcnow
+from .transaction import atomic
 
 UnitKey = tuple[str, int, int]
 
@@ -254,6 +255,8 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]
         return None
     if not spans:
         return copy
+    if not _log_complete(spans, copy.versions, versions):
+        return None
     changed = list(db.session.scalars(
         select(CalendarChange.allocation_id)
         .where(or_(*spans), CalendarChange.allocation_id.is_not(None)).distinct()
@@ -290,6 +293,33 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]
         new.put(alloc_id, a)
     new.rebuild(touched)
     return new
+
+
+def _log_complete(spans, held, versions) -> bool:
+    """Whether the log still holds every version the copy must apply (``prune_changes`` may
+    have deleted old ones): versions are consecutive, each logged by at least one row."""
+    counts = dict(db.session.execute(
+        select(CalendarChange.clinic_id, func.count(distinct(CalendarChange.version)))
+        .where(or_(*spans)).group_by(CalendarChange.clinic_id)).all())
+    return all(counts.get(cid, 0) == version - held.get(cid, (created, 0))[1]
+               for cid, (created, version) in versions.items()
+               if version > held.get(cid, (created, 0))[1])
+
+
+KEEP_VERSIONS = MAX_CHANGES
+"""``prune_changes`` keeps this many of each clinic's latest versions in the log; a copy older
+than that reads everything again (it would have had to past ``MAX_CHANGES`` anyway)."""
+
+
+def prune_changes(keep_versions: int = KEEP_VERSIONS) -> int:
+    """Job: delete each clinic's logged changes older than its latest ``keep_versions``
+    versions; rows deleted. A copy that needed them notices the gap and reads again."""
+    current = (select(Clinic.calendar_version).where(Clinic.id == CalendarChange.clinic_id)
+               .scalar_subquery())
+    with atomic():
+        result = db.session.execute(delete(CalendarChange).where(
+            CalendarChange.version <= current - keep_versions))
+    return result.rowcount or 0
 
 
 def current_copy(clinic_id: int, rooms: tuple[int, ...], staff: tuple[int, ...]

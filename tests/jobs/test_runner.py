@@ -101,7 +101,8 @@ def test_get_jobs_lists_every_job(api, run, fake_jobs, clock):
     assert {j["name"]: j["interval_seconds"] for j in jobs} == {
         "expire_holds": 60, "extend_horizons": 3600, "flag_overdue": 300,
         "flag_overdue_rems_forms": 3600, "deliver_webhooks": 1,
-        "queue_reminders": 5, "match_waitlist": 3, "expire_offers": 30}
+        "queue_reminders": 5, "match_waitlist": 3, "expire_offers": 30,
+        "prune_calendar_changes": 3600}
     run("expire_holds")
     first = api.get("/jobs")[0]
     assert first["outcome"] == "ok" and first["last_started_at"].startswith("2026-12-01T15:00")
