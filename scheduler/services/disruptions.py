@@ -253,17 +253,40 @@ def _replan(disruption: Disruption, affected: list[Appointment], now: datetime) 
     changes = [_unplaceable(a, False, "it belongs to no plan the service can re-place")
                for a in orphans]
     solver = GREEDY
+    # The batches run one clinic after the other; each sees the slots the earlier ones took
+    # (in its own clinic, in shared staff's other clinics, in the clinics moved to), which
+    # the stored calendar does not hold yet.
+    taken: list[engine.Allocation] = []
     for clinic_id in sorted(by_clinic):
-        found, answered = _replan_clinic(disruption, db.session.get(Clinic, clinic_id),
-                                         by_clinic[clinic_id], now)
+        found, answered, new = _replan_clinic(disruption, db.session.get(Clinic, clinic_id),
+                                              by_clinic[clinic_id], now, tuple(taken))
         changes += found
+        taken += new
         if answered == EXACT:
             solver = EXACT
+    _assert_disjoint(taken)
     return sorted(changes, key=lambda c: (c["before"]["start"], c["appointment_id"])), solver
 
 
+def _assert_disjoint(allocations: list[engine.Allocation]) -> None:
+    """The proposal's new slots never overlap one another (PostgreSQL's exclusion constraint
+    would refuse their holds; SQLite has only this check and the free check): a repair that
+    breaks it is our bug, never written."""
+    by_unit: dict[tuple, list[engine.Allocation]] = defaultdict(list)
+    for a in allocations:
+        by_unit[(a.resource_type, a.resource_id, a.unit)].append(a)
+    for unit, spans in by_unit.items():
+        spans.sort(key=lambda a: (a.start, a.end))
+        for first, second in zip(spans, spans[1:]):
+            if second.start < first.end:
+                raise RuntimeError(f"disruption repair double-booked {unit}: "
+                                   f"{first.start}-{first.end} and {second.start}-{second.end}")
+
+
 def _replan_clinic(disruption: Disruption, clinic: Clinic,
-                   plans: dict[int, list[Appointment]], now: datetime) -> list[dict]:
+                   plans: dict[int, list[Appointment]], now: datetime,
+                   taken: tuple[engine.Allocation, ...] = ()):
+    """One clinic's batch; its changes, which solver answered, and the new slots it takes."""
     jobs, rows_of, rules_of, orphans = [], {}, {}, []
     # Every plan's appointments and their allocations in two queries, not two per plan.
     db.session.scalars(select(Enrollment).where(Enrollment.id.in_(sorted(plans))).options(
@@ -284,7 +307,7 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
     changes = [_unplaceable(a, False, "it belongs to no plan the service can re-place")
                for a in orphans]
     if not jobs:
-        return changes, GREEDY
+        return changes, GREEDY, []
     # Nothing is placed before now, so older bookings cannot matter. Forward, the bookings
     # within reach of the plans come first; a repair that reaches beyond them runs again over
     # the full lookahead, where no booking can hide.
@@ -295,23 +318,25 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
     kinds = {code: kind for _, _, (_, k), _ in jobs for code, kind in k.items()}
     for window_end in (reach_end, full_end):
         practice, engine_jobs, results = _repair_window(disruption, clinic, jobs, kinds, now,
-                                                        window_start, window_end)
+                                                        window_start, window_end, taken)
         if all(s.end <= window_end for r in results for s in r.plan.sessions):
             break
     results, solver = _second_opinion(clinic, practice, engine_jobs, results, rules_of,
                                       rows_of, window_end)
     results = _elsewhere(disruption, clinic, practice, results, kinds, rows_of, window_start,
-                         window_end)
+                         window_end, taken)
     for result in results:
         enrollment_id = result.job.plan_id
         protocol, pinned = rules_of[enrollment_id]
         proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
         changes += _plan_changes(result, rows_of[enrollment_id], clinic)
-    return changes, solver
+    new = [a for r in results for s in r.changed for a in s.allocations]
+    return changes, solver, new
 
 
 def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds, rows_of,
-               window_start: datetime, window_end: datetime):
+               window_start: datetime, window_end: datetime,
+               taken: tuple[engine.Allocation, ...] = ()):
     """SPEC 8: sessions that cannot stay in their clinic may move to one listed in
     ``allow_clinic_ids`` (the key may see it; the session may use it: certification, rooms,
     staff), which sees the batch's repaired plans as taken."""
@@ -319,7 +344,7 @@ def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds,
               if c != clinic.id]
     if not others or not any(r.unplaceable for r in results):
         return results
-    batch = tuple(a for r in results for a in r.plan.allocations())
+    batch = tuple(a for r in results for a in r.plan.allocations()) + taken
     ignore = frozenset(a.id for rows in rows_of.values() for a in rows)
     patients = sorted({r.job.enrollment.patient_id for r in results})
     practices = []
@@ -373,12 +398,14 @@ def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, row
     return answer.results, answer.solver
 
 
-def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end):
+def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end, taken=()):
     practice = snapshot.practice_for(
         clinic, kinds, patient_id=None, window_start=window_start, window_end=window_end,
         ignore_appointment_ids=frozenset(a.id for _, rows, _, _ in jobs for a in rows),
         removed=_with_own(disruption, window_start, window_end),
         patient_ids=sorted({e.patient_id for e, _, _, _ in jobs}))
+    if taken:  # what earlier clinics' batches of this proposal took
+        practice = dataclass_replace(practice, bookings=(*practice.bookings, *taken))
     engine_jobs = []
     for enrollment, rows, (protocol, pinned), affected_keys in jobs:
         engine_enrollment = placement.engine_enrollment(

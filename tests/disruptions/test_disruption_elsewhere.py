@@ -78,3 +78,43 @@ def test_an_allowed_clinic_the_key_cannot_see_is_refused(api, keys, calendar_ok)
         "allow_clinic_ids": [other.clinic]})
     assert response.status_code == 422
     assert "allow_clinic_ids" in str(response.get_json())
+
+
+def test_two_home_clinics_moving_into_one_allowed_clinic_never_collide(api, calendar_ok):
+    """One nurse works mornings at A and afternoons at B: her absence hits both, each clinic's
+    batch sends what it cannot keep to C, and B's batch must see what A's took there."""
+    from collections import defaultdict
+    from datetime import datetime
+
+    from tests.support.practice import WEEK
+
+    a = build_practice(api, infusion_rooms=2, nurses=0)
+    b = build_practice(api, infusion_rooms=2, nurses=0, templates=())
+    b.protocols = a.protocols  # protocols are the practice's, not a clinic's
+    shifts = [{"clinic_id": c, "weekday": d, "start": start, "end": end}
+              for c, start, end in ((a.clinic, "08:00", "13:00"), (b.clinic, "13:00", "18:00"))
+              for d in WEEK]
+    shared = api.post("/staff", {"name": "Shared nurse", "roles": ["nurse"],
+                                 "max_concurrent_patients": 2, "shifts": shifts})["id"]
+    other = build_practice(api, infusion_rooms=1, templates=())
+    for home in (a, a, a, b, b, b):
+        patient = api.post("/patients", {"name": "P", "clinic_id": home.clinic})
+        plan = api.post("/enrollments", {"patient_id": patient["id"],
+                                         "protocol_id": home.protocols["iv-depression"],
+                                         "clinic_id": home.clinic, "start_on": "2027-02-01"})
+        api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
+    proposal = api.post("/disruptions", {"kind": "staff_absence", "staff_id": shared, **CLOSED,
+                                         "reason": "leave", "allow_clinic_ids": [other.clinic]})
+    moved = [c for c in proposal["changes"]
+             if c["after"] is not None and c["after"]["clinic_id"] == other.clinic]
+    assert moved  # the scenario does send sessions to C
+    busy = defaultdict(list)
+    for change in moved:
+        for alloc in change["after"]["allocations"]:
+            busy[(alloc["resource_type"], alloc["resource_id"])].append(
+                (datetime.fromisoformat(alloc["start"]), datetime.fromisoformat(alloc["end"])))
+    for spans in busy.values():
+        spans.sort()
+        assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+    api.post(f"/disruptions/{proposal['id']}/apply", expect=200)
+    assert calendar_ok() == []
