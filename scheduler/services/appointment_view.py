@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from ..extensions import db
-from ..models import Allocation, Appointment, Clinic, Patient, Room, StaffMember
+from ..models import Allocation, Appointment, Clinic, Room, StaffMember
 from .calendar_cache import Instants
-from .feed_cache import LruCache
 from .pagination import Page
 
 RESOURCE_MODELS = {"room": Room, "staff": StaffMember}
@@ -147,34 +146,3 @@ def rendered_page(query: Select, page: int, page_size: int) -> Page:
             "updated_at": _iso(None if updated is None else instant(updated)),
         })
     return Page(items=items, total=total or 0, page=page, page_size=page_size)
-
-
-# ---------------------------------------------------------------- rendered lists, per worker
-
-LIST_CACHE = LruCache(16 * 1024 * 1024, size=lambda entry: len(entry[0]) + 500)
-"""Rendered ``GET /appointments`` bodies (with their pagination header) by ``list_key``."""
-
-
-def list_key(who, args: dict) -> tuple:
-    """Everything a rendered list depends on, read first (whatever the list then reads is at
-    least this new): the query and the key's clinics, every clinic's calendar version (the
-    database moves it with every appointment and allocation change, migration 0010) and
-    stamps, and the newest room, staff member (names) and, for a patient's list, patient
-    (whose home clinic's zone reads bare dates)."""
-    # Versions only grow (clinics are never deleted, only marked so): their sum moves with any
-    # of them; count and newest stamps tell a re-created database apart. One round trip.
-    stamps = tuple(db.session.execute(select(
-        select(func.coalesce(func.sum(Clinic.calendar_version), 0)).scalar_subquery(),
-        select(func.count(Clinic.id)).scalar_subquery(),
-        select(func.max(_raw(Clinic.created_at))).scalar_subquery(),
-        select(func.max(_raw(Clinic.updated_at))).scalar_subquery(),
-        select(func.max(_raw(Room.updated_at))).scalar_subquery(),
-        select(func.count(Room.id)).scalar_subquery(),
-        select(func.max(_raw(StaffMember.updated_at))).scalar_subquery(),
-        select(func.count(StaffMember.id)).scalar_subquery())).one())
-    if args.get("patient_id") is not None:
-        stamps += (db.session.scalar(select(_raw(Patient.updated_at), Patient.clinic_id)
-                                     .where(Patient.id == args["patient_id"])),)
-    query = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()))
-    scope = None if who.clinic_ids is None else tuple(sorted(who.clinic_ids))
-    return (scope, query, stamps)
