@@ -329,6 +329,10 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
         enrollment_id = result.job.plan_id
         protocol, pinned = rules_of[enrollment_id]
         proof.prove(protocol, pinned, result.plan.sessions, clinic, complete=False)
+        moved = {key: db.session.get(Clinic, cid) for key, cid in result.clinics.items()
+                 if cid != clinic.id}
+        if moved:
+            proof.prove_elsewhere(protocol, pinned, result.plan.sessions, moved)
         changes += _plan_changes(result, rows_of[enrollment_id], clinic)
     new = [a for r in results for s in r.changed for a in s.allocations]
     return changes, solver, new

@@ -16,6 +16,7 @@ from ..errors import InternalFault
 from ..extensions import db
 from ..models import Clinic, Enrollment
 from ..models.status import OCCUPYING
+from ..rules import codes
 from ..rules.evaluator import Violation, evaluate
 from ..rules.model import Protocol, SessionKind
 from ..rules.session import PlacedSession
@@ -35,6 +36,22 @@ def prove(protocol: Protocol, kinds: dict[str, SessionKind], sessions: Sequence[
                   [(s.key, s.start.isoformat(), s.end.isoformat()) for s in sessions])
         raise InternalFault(f"the engine placed a plan that breaks {len(violations)} rule(s) "
                             f"of protocol {protocol.code!r}")
+
+
+def prove_elsewhere(protocol: Protocol, kinds: dict[str, SessionKind],
+                    sessions: Sequence[PlacedSession], moved: dict[str, Clinic]) -> None:
+    """Sessions a repair moved to another clinic (``moved``: key → that clinic) are judged by
+    the certifications of the clinic they land in, not only the plan's own (``prove`` judges
+    the plan in its home clinic)."""
+    for clinic in {c.id: c for c in moved.values()}.values():
+        keys = {k for k, c in moved.items() if c.id == clinic.id}
+        wrong = [v for v in violations_of(protocol, kinds, sessions, clinic, complete=False)
+                 if v.rule == codes.ROUTE_REQUIRED_CERTIFICATION and keys & set(v.sessions)]
+        if wrong:
+            log.error("a repair moved sessions to clinic %s, which may not give them: %s",
+                      clinic.id, wrong)
+            raise InternalFault(f"the engine moved {len(wrong)} session(s) to clinic "
+                                f"{clinic.id}, which lacks the certification their route needs")
 
 
 def violations_of(protocol: Protocol, kinds: dict[str, SessionKind],

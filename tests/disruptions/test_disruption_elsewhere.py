@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.support.practice import build_practice
 
 CLOSED = {"start": "2027-01-31T00:00:00-05:00", "end": "2028-06-01T00:00:00-04:00"}
@@ -66,6 +68,32 @@ def test_no_move_to_a_clinic_without_the_certification_the_route_needs(api, cale
     assert any(c["after"] and c["after"]["clinic_id"] == other.clinic
                for c in certified["changes"])
     api.post(f"/disruptions/{certified['id']}/apply", expect=200)
+    assert calendar_ok() == []
+
+
+def test_a_move_to_a_clinic_that_may_not_give_the_dose_is_never_proposed(api, calendar_ok,
+                                                                        monkeypatch):
+    """The second line: were the engine to see a certification the clinic lacks, the proof
+    judges the moved session by the clinic it lands in, and nothing is written."""
+    from scheduler.services import snapshot
+
+    home, plan = _one_room_plan(api, protocol="esketamine-label")
+    other = build_practice(api, infusion_rooms=1, templates=())
+    api.call("PATCH", f"/clinics/{other.clinic}", {"certifications": []}, expect=200)
+    real = snapshot.clinic_input
+
+    def believed_certified(clinic, removed=None):
+        seen = real(clinic, removed)
+        if clinic.id == other.clinic:
+            seen = replace(seen, certifications=frozenset({"esketamine_rems"}))
+        return seen
+
+    monkeypatch.setattr(snapshot, "clinic_input", believed_certified)
+    body = {"kind": "room_closure", "room_id": home.rooms[0], **CLOSED,
+            "allow_clinic_ids": [other.clinic]}
+    refused = api.call("POST", "/disruptions", body, expect=500).get_json()
+    assert refused["error"]["code"] == "internal_error"
+    assert api.get("/disruptions") == []
     assert calendar_ok() == []
 
 
