@@ -13,7 +13,7 @@ version <= v. Readers use it for cheap feed validators and for per-worker
 snapshot caches that apply only the changes since the version they hold.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
