@@ -118,7 +118,8 @@ def clip_ranges(ranges: tuple[tuple[int, int], ...], lo: int | None,
     return tuple(out)
 
 
-def _union(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def union(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching windows merged, in order."""
     out: list[tuple[int, int]] = []
     for lo, hi in sorted(windows):
         if out and lo <= out[-1][1]:
@@ -290,7 +291,7 @@ class Context:
         else:  # opening that goes on past midnight (a day open until 24:00, then from 00:00)
             windows += [self.clock.window(after, a, b)
                         for a, b in self._hours.get(self.clock.day(after).weekday, ())]
-        return [(lo, hi) for lo, hi in _union(windows) if lo < hi]
+        return [(lo, hi) for lo, hi in union(windows) if lo < hi]
 
     def fits(self, info: LocalDay, start: int, duration: int) -> str:
         """'' if a session at ``start`` lies inside the day's windows, else why not."""

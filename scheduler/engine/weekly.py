@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from scheduler.rules.model import WEEKDAYS, Phase
 
-from .context import Context
+from .context import Context, union
 from .inputs import Availability
 
 SLACK = 60
@@ -33,13 +33,7 @@ def day_windows(hours, weekday: int) -> list[tuple[int, int]]:
                if hi > DAY]
     windows += list(hours.get(WEEKDAYS[weekday % 7], ()))
     windows += [(lo + DAY, hi + DAY) for lo, hi in hours.get(WEEKDAYS[(weekday + 1) % 7], ())]
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(windows):
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return [(max(lo, 0), hi) for lo, hi in out if hi > 0 and lo < DAY]
+    return [(max(lo, 0), hi) for lo, hi in union(windows) if hi > 0 and lo < DAY]
 
 
 def _windows(ctx: Context, weekday: int, availability: Availability) -> list[tuple[int, int]]:

@@ -32,6 +32,19 @@ def raw(app, sql, **params):
         return conn.execute(sa.text(sql), params)
 
 
+WINDOW = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
+
+
+def seen_bookings(app, clinic_id, window=WINDOW, indexed=False):
+    """What a placement in the clinic would be given now (through this worker's copy)."""
+    with app.app_context():
+        clinic = db.session.get(Clinic, clinic_id)
+        seen = snapshot.practice_for(clinic, {}, patient_id=None, window_start=window[0],
+                                     window_end=window[1], indexed=indexed)
+        db.session.rollback()
+        return seen.bookings
+
+
 def direct(clinic, kinds, window_start, window_end, patient_id=None, ignore=()):
     """The window's bookings read straight from the database (no copy), but those of the
     ``ignore`` appointments."""
@@ -130,17 +143,12 @@ def test_a_change_by_another_connection_is_seen_at_once(app, api, practice, pati
     plan = enroll(patient["id"])
     api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
     start = datetime(2027, 3, 3, 15, tzinfo=UTC)  # a Wednesday, 10:00 in New York
-    window = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
+    window = WINDOW
 
     def room_bookings():
-        with app.app_context():
-            clinic = db.session.get(Clinic, practice.clinic)
-            practice_ = snapshot.practice_for(clinic, {}, patient_id=None,
-                                              window_start=window[0], window_end=window[1],
-                                              indexed=True)
-            db.session.rollback()
-            return {(a.resource_id, a.start) for a in practice_.bookings
-                    if a.resource_type == "room"}, practice_.bookings
+        bookings = seen_bookings(app, practice.clinic, window, indexed=True)
+        return {(a.resource_id, a.start) for a in bookings if a.resource_type == "room"}, \
+            bookings
 
     before, _ = room_bookings()
     handed_out = calendar_cache.copy_for(practice.clinic)
@@ -169,15 +177,10 @@ def test_a_change_by_another_connection_is_seen_at_once(app, api, practice, pati
 def test_a_copy_older_than_the_pruned_log_is_read_again(app, api, practice, patient, enroll):
     plan = enroll(patient["id"])
     api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
-    window = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
 
     def room_starts():
-        with app.app_context():
-            clinic = db.session.get(Clinic, practice.clinic)
-            seen = snapshot.practice_for(clinic, {}, patient_id=None, window_start=window[0],
-                                         window_end=window[1])
-            db.session.rollback()
-            return {a.start for a in seen.bookings if a.resource_type == "room"}
+        return {a.start for a in seen_bookings(app, practice.clinic)
+                if a.resource_type == "room"}
 
     before = room_starts()  # the copy now holds the current version
     first, second = (datetime(2027, 3, 3, 15, tzinfo=UTC), datetime(2027, 3, 4, 15, tzinfo=UTC))
@@ -206,17 +209,7 @@ def test_wiping_the_tables_moves_the_versions_and_the_copy_reads_again(app, api,
         postgresql = db.engine.dialect.name == "postgresql"
     plan = enroll(patient["id"])
     api.post(f"/enrollments/{plan['id']}/confirm", expect=200)
-    window = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
-
-    def bookings():
-        with app.app_context():
-            clinic = db.session.get(Clinic, practice.clinic)
-            seen = snapshot.practice_for(clinic, {}, patient_id=None, window_start=window[0],
-                                         window_end=window[1])
-            db.session.rollback()
-            return list(seen.bookings)
-
-    assert bookings()  # the copy holds the plan
+    assert list(seen_bookings(app, practice.clinic))  # the copy holds the plan
     before = version(app, practice.clinic)
     if postgresql:
         raw(app, "TRUNCATE allocations, appointments CASCADE")
@@ -224,13 +217,13 @@ def test_wiping_the_tables_moves_the_versions_and_the_copy_reads_again(app, api,
         for table in ("offer_appointments", "allocations", "appointments"):
             raw(app, f"DELETE FROM {table}")
     assert version(app, practice.clinic) > before
-    assert bookings() == []
+    assert list(seen_bookings(app, practice.clinic)) == []
 
 
 def test_a_transaction_that_wrote_neither_uses_nor_feeds_the_copy(app, api, practice, patient,
                                                                   enroll):
     plan = enroll(patient["id"])
-    window = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
+    window = WINDOW
     start = datetime(2027, 3, 3, 15, tzinfo=UTC)
     with app.app_context():
         clinic = db.session.get(Clinic, practice.clinic)
@@ -261,7 +254,7 @@ def test_a_clinic_recreated_under_the_same_id_is_read_again(app, api, practice, 
         created = db.session.execute(sa.text("SELECT created_at FROM clinics WHERE id = :c"),
                                      {"c": practice.clinic}).scalar_one()
         clinic = db.session.get(Clinic, practice.clinic)
-        window = (datetime(2027, 1, 28, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
+        window = WINDOW
         snapshot.practice_for(clinic, {}, patient_id=None, window_start=window[0],
                               window_end=window[1])
         reads = calendar_cache.copy_for(practice.clinic).reads
