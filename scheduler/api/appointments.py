@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Response, current_app
 
 from ..models.status import CANCELLED, CHECKED_IN, NO_SHOW
-from ..services import appointments, lifecycle, rems
+from ..services import appointment_view, appointments, lifecycle, rems
 from ..services import availability as free_slots
 from ..services import reschedule as moves
 from ..services.access import BOOK, READ
@@ -30,13 +30,17 @@ blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle
 @blp.arguments(AppointmentQuery, location="query")
 @blp.response(200, AppointmentOut(many=True), headers=PAGINATION_HEADER_DOC)
 def list_appointments(args):
-    # Rendered by the service from plain columns exactly as AppointmentOut would (tested).
-    # Not kept between requests: names and zones have no version the database moves, and a
-    # list must never show a renamed room under its old name.
+    # Rendered by the service from plain columns exactly as AppointmentOut would (tested),
+    # and kept per worker under everything it depends on (appointment_view.list_key).
     who = principal()
     who.require(READ)
-    page = appointments.list_appointments(who, **args, rendered=True)
-    body, headers = current_app.json.response(page.items).get_data(), page_headers(page)
+    key = appointment_view.list_key(who, args)
+    cached = appointment_view.LIST_CACHE.get(key)
+    if cached is None:
+        page = appointments.list_appointments(who, **args, rendered=True)
+        cached = (current_app.json.response(page.items).get_data(), page_headers(page))
+        appointment_view.LIST_CACHE.put(key, cached)
+    body, headers = cached
     return Response(body, mimetype=current_app.json.mimetype), 200, headers
 
 

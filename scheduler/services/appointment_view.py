@@ -7,6 +7,7 @@ how the database refuses double booking); a reader needs one entry per resource 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from ..extensions import db
-from ..models import Allocation, Appointment, Clinic, Room, StaffMember
+from ..models import Allocation, Appointment, Clinic, Patient, Room, StaffMember
 from .calendar_cache import Instants
+from .feed_cache import LruCache
 from .pagination import Page
 
 RESOURCE_MODELS = {"room": Room, "staff": StaffMember}
@@ -146,3 +148,35 @@ def rendered_page(query: Select, page: int, page_size: int) -> Page:
             "updated_at": _iso(None if updated is None else instant(updated)),
         })
     return Page(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+# ---------------------------------------------------------------- rendered lists, per worker
+
+LIST_CACHE = LruCache(16 * 1024 * 1024, size=lambda entry: len(entry[0]) + 500)
+"""Rendered ``GET /appointments`` bodies (with their pagination header) by ``list_key``."""
+
+
+def list_key(who, args: dict) -> tuple:
+    """Everything a rendered list depends on, read first (whatever the list then reads is at
+    least this new): the query and the key's clinics; every clinic's calendar version (the
+    database moves it with every appointment and allocation change, migration 0010); and the
+    names and zones a page shows, as they are stored (not their ``updated_at`` stamps: those
+    are written by the application and may commit out of order, so the newest stamp can stay
+    the same while an older rename commits)."""
+    # Versions only grow (clinics are never deleted, only marked so): their sum moves with any
+    # of them; the count and newest creation tell a re-created database apart.
+    versions = tuple(db.session.execute(select(
+        select(func.coalesce(func.sum(Clinic.calendar_version), 0)).scalar_subquery(),
+        select(func.count(Clinic.id)).scalar_subquery(),
+        select(func.max(_raw(Clinic.created_at))).scalar_subquery())).one())
+    shown = hashlib.blake2b(repr((
+        db.session.execute(select(Clinic.id, Clinic.timezone).order_by(Clinic.id)).all(),
+        db.session.execute(select(Room.id, Room.name).order_by(Room.id)).all(),
+        db.session.execute(select(StaffMember.id, StaffMember.name)
+                           .order_by(StaffMember.id)).all(),
+        db.session.scalar(select(Patient.clinic_id).where(Patient.id == args["patient_id"]))
+        if args.get("patient_id") is not None else None,
+    )).encode(), digest_size=16).digest()
+    query = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()))
+    scope = None if who.clinic_ids is None else tuple(sorted(who.clinic_ids))
+    return (scope, query, versions, shown)
