@@ -169,14 +169,27 @@ def list_key(who, args: dict) -> tuple:
         select(func.coalesce(func.sum(Clinic.calendar_version), 0)).scalar_subquery(),
         select(func.count(Clinic.id)).scalar_subquery(),
         select(func.max(_raw(Clinic.created_at))).scalar_subquery())).one())
-    shown = hashlib.blake2b(repr((
-        db.session.execute(select(Clinic.id, Clinic.timezone).order_by(Clinic.id)).all(),
-        db.session.execute(select(Room.id, Room.name).order_by(Room.id)).all(),
-        db.session.execute(select(StaffMember.id, StaffMember.name)
-                           .order_by(StaffMember.id)).all(),
-        db.session.scalar(select(Patient.clinic_id).where(Patient.id == args["patient_id"]))
-        if args.get("patient_id") is not None else None,
-    )).encode(), digest_size=16).digest()
+    clinics = db.session.execute(select(Clinic.id, Clinic.timezone, _raw(Clinic.deleted_at))
+                                 .order_by(Clinic.id)).all()
+    rooms = db.session.execute(select(Room.id, Room.name, _raw(Room.deleted_at))
+                               .order_by(Room.id)).all()
+    staff = db.session.execute(select(StaffMember.id, StaffMember.name,
+                                      _raw(StaffMember.deleted_at))
+                               .order_by(StaffMember.id)).all()
+    patient = db.session.execute(select(Patient.clinic_id)
+                                 .where(Patient.id == args["patient_id"])).all() \
+        if args.get("patient_id") is not None else None
+    # Deletions are in it too: a deleted clinic's list is a 404, never a kept page.
+    shown = hashlib.blake2b(repr((clinics, rooms, staff, patient)).encode(),
+                            digest_size=16).digest()
+    # The page is rendered from these very rows (PostgreSQL reads each statement at its own
+    # moment: a rename between here and the render must not be kept under this key).
+    memo = _memo()
+    for clinic_id, timezone, _ in clinics:
+        memo[("zone", clinic_id)] = ZoneInfo(timezone)
+    for resource_type, rows in (("room", rooms), ("staff", staff)):
+        for resource_id, name, _ in rows:
+            memo[(resource_type, resource_id)] = name
     query = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()))
     scope = None if who.clinic_ids is None else tuple(sorted(who.clinic_ids))
     return (scope, query, versions, shown)

@@ -255,13 +255,15 @@ def _catch_up(copy: ClinicCopy, versions: dict[int, tuple[object, int]]
         return None
     if not spans:
         return copy
-    if not _log_complete(spans, copy.versions, versions):
-        return None
     changed = list(db.session.scalars(
         select(CalendarChange.allocation_id)
         .where(or_(*spans), CalendarChange.allocation_id.is_not(None)).distinct()
         .limit(MAX_CHANGES + 1)))
     if len(changed) > MAX_CHANGES:
+        return None
+    # After the read, not before: pruning only deletes, so a log still complete now was
+    # complete when read (PostgreSQL reads each statement at its own moment).
+    if not _log_complete(spans, copy.versions, versions):
         return None
     rooms, staff = copy.resources
     resources = {("room", r) for r in rooms} | {("staff", s) for s in staff}

@@ -3,7 +3,6 @@ its slots back."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,27 +23,18 @@ def expire(enrollment: Enrollment) -> None:
     enrollment.status = EXPIRED
 
 
-def release_expired_holds(now: datetime, clinic_ids: Sequence[int] | None = None) -> int:
-    """Free the slots of holds nobody confirmed in time (inside the caller's transaction).
-
-    ``clinic_ids``: only those clinics' enrollments and offers (a placement frees its own
-    locked calendars: freeing another clinic's would take that clinic's row by the calendar
-    version trigger and make the placement wait for, or deadlock with, that clinic's own
-    placement; the ``expire_holds`` job frees everything). Proposals, rare and possibly
-    spanning clinics, are always freed."""
-    query = select(Enrollment).where(Enrollment.status == HELD, Enrollment.hold_expires_at <= now)
-    if clinic_ids is not None:
-        query = query.where(Enrollment.clinic_id.in_(sorted(set(clinic_ids))))
-    expired = list(db.session.scalars(query.with_for_update(skip_locked=True)))
+def release_expired_holds(now: datetime) -> int:
+    """Free the slots of holds nobody confirmed in time (inside the caller's transaction)."""
+    expired = list(db.session.scalars(
+        select(Enrollment).where(Enrollment.status == HELD, Enrollment.hold_expires_at <= now)
+        .with_for_update(skip_locked=True)))
     for enrollment in expired:
         expire(enrollment)
     if expired:
         db.session.flush()
     from .offers import release_expired_offers  # offers build on holds, not the reverse
 
-    offers = (release_expired_offers(now) if clinic_ids is None else
-              sum(release_expired_offers(now, c) for c in sorted(set(clinic_ids))))
-    return len(expired) + release_expired_proposals(now) + offers
+    return len(expired) + release_expired_proposals(now) + release_expired_offers(now)
 
 
 def release_disruption(disruption: Disruption, status: str, now: datetime) -> None:

@@ -137,11 +137,10 @@ def lock_calendars(clinic_ids, now: datetime | None = None) -> datetime:
     """Step 1 for one clinic or several (a disruption may reach more than one): their
     calendars locked in id order, so two callers never wait on each other in a circle; expired
     holds freed. Returns the moment of the request."""
-    clinic_ids = sorted(set(clinic_ids))
-    for clinic_id in clinic_ids:
+    for clinic_id in sorted(set(clinic_ids)):
         lock_clinic_calendar(clinic_id)
     now = now or utcnow()
-    holds.release_expired_holds(now, clinic_ids)
+    holds.release_expired_holds(now)
     return now
 
 

@@ -88,3 +88,12 @@ def test_a_kept_list_shows_a_rename_whatever_its_stamp(app, api, practice, patie
     again = api.get(query)
     assert "Nurse Renamed" in {a["name"] for a in again[0]["allocations"]}
     assert again[0]["start"].endswith("-06:00") and first[0]["start"].endswith("-05:00")
+
+
+def test_a_deleted_clinics_list_is_refused_not_kept(app, api, practice, patient, enroll):
+    plan = enroll(patient["id"])
+    api.post(f"/enrollments/{plan['id']}/cancel", expect=200)  # nothing live: deletable
+    query = f"/appointments?clinic_id={practice.clinic}&start=2027-01-01&end=2028-01-01"
+    assert api.get(query)  # rendered and kept
+    api.call("DELETE", f"/clinics/{practice.clinic}", expect=204)
+    api.call("GET", query, expect=404)
