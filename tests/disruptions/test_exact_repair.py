@@ -137,12 +137,15 @@ def test_the_exact_repair_keeps_to_its_time_bound():
     greedy = repair_plans(shut, jobs)
     exact_repair(shut, jobs, greedy, ExactSettings(time_limit_seconds=0.05))  # warm import
     for limit in (0.05, 0.2):
-        began = time.monotonic()
+        began, cpu = time.monotonic(), time.process_time()
         answer = exact_repair(shut, jobs, greedy, ExactSettings(
             time_limit_seconds=limit, max_options=100_000, prune=False))
-        took = time.monotonic() - began
-        # one option's engine call and the model's set-up may run past the bound a little
-        assert took <= limit + 0.25, (limit, took, answer.options)
+        took, worked = time.monotonic() - began, time.process_time() - cpu
+        # One option's engine call and the model's set-up may run past the bound a little. On
+        # a machine other processes share (CI runs two suites at once), the wall clock also
+        # counts their time: the process's own CPU time must keep to the bound then.
+        assert took <= limit + 0.25 or worked <= limit + 0.25, (limit, took, worked,
+                                                                 answer.options)
         assert answer.seconds <= took
         chosen = {r.job.plan_id: r for r in answer.results}
         assert not double_bookings_brute(
