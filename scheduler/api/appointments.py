@@ -3,10 +3,10 @@ from __future__ import annotations
 from flask import Response, current_app
 
 from ..models.status import CANCELLED, CHECKED_IN, NO_SHOW
-from ..services import appointment_view, appointments, lifecycle, rems
+from ..services import appointments, lifecycle, rems
 from ..services import availability as free_slots
 from ..services import reschedule as moves
-from ..services.access import BOOK, READ
+from ..services.access import BOOK
 from ..services.appointment_view import clinic_time
 from .common import PAGINATION_HEADER_DOC, make_blueprint, page_headers, principal
 from .schemas.booking import (
@@ -31,16 +31,11 @@ blp = make_blueprint("appointments", "The calendar: query, reschedule, lifecycle
 @blp.response(200, AppointmentOut(many=True), headers=PAGINATION_HEADER_DOC)
 def list_appointments(args):
     # Rendered by the service from plain columns exactly as AppointmentOut would (tested),
-    # and kept per worker under everything it depends on (appointment_view.list_key).
-    who = principal()
-    who.require(READ)
-    key = appointment_view.list_key(who, args)
-    cached = appointment_view.LIST_CACHE.get(key)
-    if cached is None:
-        page = appointments.list_appointments(who, **args, rendered=True)
-        cached = (current_app.json.response(page.items).get_data(), page_headers(page))
-        appointment_view.LIST_CACHE.put(key, cached)
-    body, headers = cached
+    # and kept per worker as the serialised body (appointments.kept_list).
+    def serialise(page):
+        return current_app.json.response(page.items).get_data(), page_headers(page)
+
+    body, headers = appointments.kept_list(principal(), args, serialise)
     return Response(body, mimetype=current_app.json.mimetype), 200, headers
 
 

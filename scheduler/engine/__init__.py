@@ -19,7 +19,7 @@ from .exact_repair import (
 )
 from .explain import Blocker, Explanation, PlacementError
 from .extend import extend_plan
-from .index import BookingIndex
+from .index import BookingIndex, held_twice
 from .inputs import (
     DEFAULT_SLOT_MINUTES,
     Allocation,
@@ -74,6 +74,7 @@ __all__ = [
     "extend_plan",
     "find_slots",
     "format_hhmm",
+    "held_twice",
     "needs_second_opinion",
     "overnight_end",
     "parse_hhmm",

@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from .explain import PlacementError
-from .index import BookingIndex
+from .index import BookingIndex, held_twice
 from .inputs import Allocation, Practice, SearchOptions
 from .localtime import LocalClock, to_seconds
 from .placement import make_context
@@ -464,26 +464,10 @@ def _solve(options: list[list[_Option]], settings: ExactSettings, seconds: float
 
 def overlaps(practice: Practice, results: Sequence[RepairResult]) -> list[str]:
     """Independent free check of a whole batch: no unit held twice at once by the repaired
-    plans and the other bookings (a brute sweep, sharing nothing with the model)."""
-    spans: dict[tuple, list[tuple[int, int, str]]] = defaultdict(list)
-    for a in practice.bookings:
-        spans[(a.resource_type, a.resource_id, a.unit)].append(
-            (to_seconds(a.start), to_seconds(a.end), "booking"))
-    for r in results:
-        for s in r.plan.sessions:
-            for a in s.allocations:
-                spans[(a.resource_type, a.resource_id, a.unit)].append(
-                    (to_seconds(a.start), to_seconds(a.end), f"{r.job.plan_id}:{s.key}"))
-    problems = []
-    for unit, items in spans.items():
-        items.sort()
-        end, owner = None, None
-        for s, e, who in items:
-            if end is not None and s < end:
-                problems.append(f"{unit} held by {owner} and {who} at once")
-            if end is None or e > end:
-                end, owner = e, who
-    return problems
+    plans and the other bookings."""
+    return held_twice([*((a, "booking") for a in practice.bookings),
+                       *((a, f"{r.job.plan_id}:{s.key}") for r in results
+                         for s in r.plan.sessions for a in s.allocations)])
 
 
 def exact_repair(practice: Practice, jobs: Sequence[RepairJob],

@@ -99,6 +99,25 @@ class BookingIndex:
         return list(zip(starts, ends, strict=True))
 
 
+def held_twice(held: Iterable[tuple[Allocation, str]]) -> list[str]:
+    """Independent free check: every unit held by two owners at once, in words (a brute sort
+    and sweep per unit, sharing nothing with the search's indexes)."""
+    spans: dict[UnitKey, list[tuple[int, int, str]]] = {}
+    for a, owner in held:
+        spans.setdefault((a.resource_type, a.resource_id, a.unit), []).append(
+            (to_seconds(a.start), to_seconds(a.end), owner))
+    problems = []
+    for unit, items in spans.items():
+        items.sort()
+        end, holder = None, None
+        for start, stop, owner in items:
+            if end is not None and start < end:
+                problems.append(f"{unit} held by {holder} and {owner} at once")
+            if end is None or stop > end:
+                end, holder = stop, owner
+    return problems
+
+
 def next_free(lists: tuple[list[int], list[int]], start: int, length: int,
               skip: set[tuple[int, int]] | None = None) -> int:
     """Earliest t >= start such that [t, t + length) misses every interval in ``lists``

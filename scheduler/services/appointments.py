@@ -80,3 +80,15 @@ def list_appointments(who: Principal, *, page: int, page_size: int, clinic_id=No
     if rendered:
         return appointment_view.rendered_page(query, page, page_size)
     return paginate(query, page, page_size)
+
+
+def kept_list(who: Principal, args: dict, serialise):
+    """``list_appointments`` rendered, as ``serialise(page)`` makes it (the API's body and
+    headers), kept per worker under everything it depends on (``appointment_view.list_key``)."""
+    who.require(READ)
+    key = appointment_view.list_key(who, args)
+    kept = appointment_view.LIST_CACHE.get(key)
+    if kept is None:
+        kept = serialise(list_appointments(who, **args, rendered=True))
+        appointment_view.LIST_CACHE.put(key, kept)
+    return kept

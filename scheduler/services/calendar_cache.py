@@ -211,7 +211,8 @@ def _versions() -> dict[int, tuple[object, int]]:
     return {cid: (created, version) for cid, created, version in rows}
 
 
-def _resource_terms(rooms: tuple[int, ...], staff: tuple[int, ...]):
+def resource_terms(rooms: tuple[int, ...], staff: tuple[int, ...]) -> list:
+    """SQL terms selecting the allocations of these rooms and staff members."""
     terms = []
     if rooms:
         terms.append(and_(Allocation.resource_type == "room", Allocation.resource_id.in_(rooms)))
@@ -223,7 +224,7 @@ def _resource_terms(rooms: tuple[int, ...], staff: tuple[int, ...]):
 
 def _full(clinic_id, rooms, staff, floor, versions) -> ClinicCopy:
     copy = ClinicCopy((rooms, staff), floor, versions)
-    terms = _resource_terms(rooms, staff)
+    terms = resource_terms(rooms, staff)
     if terms:
         instant = Instants()
         rows = db.session.execute(
@@ -367,6 +368,8 @@ def window_allocations(copy: ClinicCopy, window_start: datetime, window_end: dat
 def allocation_ids_of(appointment_ids: Iterable[int]) -> frozenset[int]:
     """The ids of the appointments' allocations (to leave them out of a copy's window)."""
     ids = sorted(appointment_ids)
+    if not ids:
+        return frozenset()
     found: set[int] = set()
     for start in range(0, len(ids), 1000):
         found.update(db.session.scalars(select(Allocation.id).where(

@@ -272,15 +272,9 @@ def _assert_disjoint(allocations: list[engine.Allocation]) -> None:
     """The proposal's new slots never overlap one another (PostgreSQL's exclusion constraint
     would refuse their holds; SQLite has only this check and the free check): a repair that
     breaks it is our bug, never written."""
-    by_unit: dict[tuple, list[engine.Allocation]] = defaultdict(list)
-    for a in allocations:
-        by_unit[(a.resource_type, a.resource_id, a.unit)].append(a)
-    for unit, spans in by_unit.items():
-        spans.sort(key=lambda a: (a.start, a.end))
-        for first, second in zip(spans, spans[1:]):
-            if second.start < first.end:
-                raise RuntimeError(f"disruption repair double-booked {unit}: "
-                                   f"{first.start}-{first.end} and {second.start}-{second.end}")
+    clashes = engine.held_twice((a, "the repair") for a in allocations)
+    if clashes:
+        raise RuntimeError(f"disruption repair double-booked: {clashes[:3]}")
 
 
 def _replan_clinic(disruption: Disruption, clinic: Clinic,
@@ -334,8 +328,12 @@ def _replan_clinic(disruption: Disruption, clinic: Clinic,
         if moved:
             proof.prove_elsewhere(protocol, pinned, result.plan.sessions, moved)
         changes += _plan_changes(result, rows_of[enrollment_id], clinic)
-    new = [a for r in results for s in r.changed for a in s.allocations]
-    return changes, solver, new
+    return changes, solver, _new_allocations(results)
+
+
+def _new_allocations(results) -> list[engine.Allocation]:
+    """The slots a repair's changed sessions take (their old ones are the plans' own rows)."""
+    return [a for r in results for s in r.changed for a in s.allocations]
 
 
 def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds, rows_of,
@@ -349,7 +347,7 @@ def _elsewhere(disruption: Disruption, clinic: Clinic, practice, results, kinds,
     if not others or not any(r.unplaceable for r in results):
         return results
     batch = tuple(a for r in results for a in r.plan.allocations()) + taken
-    ignore = frozenset(a.id for rows in rows_of.values() for a in rows)
+    ignore = _own_ids(rows_of.values())
     patients = sorted({r.job.enrollment.patient_id for r in results})
     practices = []
     for other in others:
@@ -389,8 +387,8 @@ def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, row
             problems.append(f"plan {result.job.plan_id} reaches past the bookings read")
     if not problems:
         try:
-            taken = [a for r in answer.results for s in r.changed for a in s.allocations]
-            ignore = sorted(a.id for rows in rows_of.values() for a in rows)
+            taken = _new_allocations(answer.results)
+            ignore = sorted(_own_ids(rows_of.values()))
             for i in range(0, len(taken), 200):  # SQLite bounds an expression's depth
                 placement.assert_free(taken[i:i + 200], ignore_appointment_ids=ignore)
         except placement.LostRace as exc:
@@ -402,10 +400,16 @@ def _second_opinion(clinic: Clinic, practice, engine_jobs, greedy, rules_of, row
     return answer.results, answer.solver
 
 
+def _own_ids(plans_rows) -> frozenset[int]:
+    """The ids of the batch's plans' own appointments (each plan's rows): a repair frees them
+    as it moves them."""
+    return frozenset(a.id for rows in plans_rows for a in rows)
+
+
 def _repair_window(disruption, clinic, jobs, kinds, now, window_start, window_end, taken=()):
     practice = snapshot.practice_for(
         clinic, kinds, patient_id=None, window_start=window_start, window_end=window_end,
-        ignore_appointment_ids=frozenset(a.id for _, rows, _, _ in jobs for a in rows),
+        ignore_appointment_ids=_own_ids(rows for _, rows, _, _ in jobs),
         removed=_with_own(disruption, window_start, window_end),
         patient_ids=sorted({e.patient_id for e, _, _, _ in jobs}))
     if taken:  # what earlier clinics' batches of this proposal took

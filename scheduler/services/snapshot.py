@@ -145,17 +145,15 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
         own = calendar_cache.read_allocations(
             Allocation.resource_type == "patient", Allocation.resource_id.in_(patients),
             *in_window, *not_ignored) if patients else []
-        if ignore_appointment_ids:  # a re-plan: the plans' own bookings are left out
-            skip = calendar_cache.allocation_ids_of(ignore_appointment_ids)
-            bookings = (*calendar_cache.window_allocations(copy, window_start, window_end, skip),
-                        *own)
-        elif indexed:
+        if indexed:  # (never with appointments left out: see the condition above)
             bookings = calendar_cache.IndexedBookings(
                 calendar_cache.window_units(copy, calendar_cache.to_seconds(window_start),
                                             calendar_cache.to_seconds(window_end)),
                 lambda: calendar_cache.window_allocations(copy, window_start, window_end), own)
-        else:
-            bookings = (*calendar_cache.window_allocations(copy, window_start, window_end), *own)
+        else:  # a re-plan leaves the plans' own bookings out, by allocation id
+            skip = calendar_cache.allocation_ids_of(ignore_appointment_ids)
+            bookings = (*calendar_cache.window_allocations(copy, window_start, window_end, skip),
+                        *own)
     else:
         bookings = tuple(_read_bookings(room_ids, staff_ids, patients, in_window,
                                         not_ignored))
@@ -174,13 +172,7 @@ def practice_for(clinic: Clinic, kinds: dict[str, SessionKind], *, patient_id: i
 def _read_bookings(room_ids, staff_ids, patients, in_window, not_ignored
                    ) -> list[engine.Allocation]:
     """The window's bookings read directly (plain columns, no ORM objects)."""
-    resources = []
-    if room_ids:
-        resources.append(and_(Allocation.resource_type == "room",
-                              Allocation.resource_id.in_(room_ids)))
-    if staff_ids:
-        resources.append(and_(Allocation.resource_type == "staff",
-                              Allocation.resource_id.in_(staff_ids)))
+    resources = calendar_cache.resource_terms(room_ids, staff_ids)
     if patients:
         resources.append(and_(Allocation.resource_type == "patient",
                               Allocation.resource_id.in_(patients)))
