@@ -144,8 +144,10 @@ def test_the_exact_repair_keeps_to_its_time_bound():
         # One option's engine call and the model's set-up may run past the bound a little. On
         # a machine other processes share (CI runs two suites at once), the wall clock also
         # counts their time: the process's own CPU time must keep to the bound then.
-        assert took <= limit + 0.25 or worked <= limit + 0.25, (limit, took, worked,
-                                                                 answer.options)
+        # Half a second covers the one engine call in flight when the bound falls (seen up to
+        # 0.31 s past it with both CI suites running side by side).
+        assert took <= limit + 0.5 or worked <= limit + 0.5, (limit, took, worked,
+                                                               answer.options)
         assert answer.seconds <= took
         chosen = {r.job.plan_id: r for r in answer.results}
         assert not double_bookings_brute(
