@@ -108,9 +108,12 @@ def deliver_webhooks() -> int:
 def dispatch_events(limit: int = FANOUT_BATCH) -> int:
     """Turn undispatched events into deliveries for every subscription that hears them."""
     with atomic():
+        # Locked in id order and waited for, not skipped: two runners fanning out different
+        # events at once could give a later event of an ordering key its delivery (and send
+        # it) before an earlier one's delivery row exists.
         ids = list(db.session.scalars(
             select(WebhookEvent.id).where(WebhookEvent.dispatched_at.is_(None))
-            .order_by(WebhookEvent.id).limit(limit).with_for_update(skip_locked=True)))
+            .order_by(WebhookEvent.id).limit(limit).with_for_update()))
         if not ids:
             return 0
         events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids))
